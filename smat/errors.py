@@ -1,0 +1,5 @@
+"""Errors that reach the user as one clear message (no traceback) from `smat.main`."""
+
+
+class ConfigError(ValueError):
+    """A config, data file or checkpoint that cannot work; the message says how to fix it."""

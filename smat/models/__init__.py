@@ -1,0 +1,137 @@
+"""Model registry: `config.model.name` -> a builder returning a Flax module and pretrained params."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import ml_collections
+
+from smat.errors import ConfigError
+from smat.models import hf_checkpoint
+from smat.models.classifier import ClassifierOutput, TextClassifier
+from smat.models.encoder import Encoder, EncoderConfig, EncoderOutput
+from smat.registry import Registry
+
+__all__ = [
+    "MODELS",
+    "BuiltModel",
+    "ClassifierOutput",
+    "Encoder",
+    "EncoderConfig",
+    "EncoderOutput",
+    "TextClassifier",
+    "build_model",
+]
+
+
+@dataclasses.dataclass
+class BuiltModel:
+    """A module plus the pretrained weights to overlay on its random initialisation.
+
+    Attributes:
+      module: the Flax module; `module.apply({"params": p}, **batch_inputs)`.
+      pretrained: nested params (numpy) replacing parts of the random init, or None.
+      description: a dict that rebuilds the same module (written next to checkpoints).
+    """
+
+    module: nn.Module
+    pretrained: dict[str, Any] | None
+    description: dict[str, Any]
+
+
+MODELS: Registry = Registry("model")
+
+
+@MODELS.register("text_classifier")
+def build_text_classifier(
+    cfg: ml_collections.ConfigDict, num_classes: int, vocab_size: int
+) -> BuiltModel:
+    """A BERT-family classifier, pretrained from `cfg.checkpoint` or randomly initialised."""
+    overrides = dict(
+        dropout_rate=cfg.dropout,
+        attention_dropout_rate=cfg.attention_dropout,
+        dtype=cfg.dtype,
+    )
+    pretrained = None
+    if cfg.checkpoint:
+        folder = hf_checkpoint.resolve(cfg.checkpoint)
+        enc_cfg = hf_checkpoint.read_config(folder)
+        if cfg.num_layers > enc_cfg.num_layers:
+            raise ConfigError(
+                f"model.num_layers={cfg.num_layers} but checkpoint {cfg.checkpoint!r} has "
+                f"{enc_cfg.num_layers} layers; use --config.model.num_layers<={enc_cfg.num_layers}"
+            )
+        if cfg.num_layers:
+            overrides["num_layers"] = cfg.num_layers
+        enc_cfg = dataclasses.replace(enc_cfg, **overrides)
+        encoder, pooler = hf_checkpoint.load_params(folder, enc_cfg)
+        pretrained = {"encoder": encoder}
+        if cfg.pooling == "cls" and pooler is not None:
+            pretrained["pooler"] = pooler
+    else:
+        if not cfg.num_layers:
+            raise ConfigError(
+                "model.checkpoint is empty (random init) so model.num_layers must be > 0"
+            )
+        enc_cfg = EncoderConfig(
+            vocab_size=vocab_size,
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            num_heads=cfg.num_heads,
+            intermediate_size=cfg.intermediate_size,
+            max_position_embeddings=cfg.max_position_embeddings,
+            **overrides,
+        )
+    if enc_cfg.vocab_size < vocab_size:
+        raise ConfigError(
+            f"the tokenizer has {vocab_size} tokens but the model's vocabulary has "
+            f"{enc_cfg.vocab_size}; use the checkpoint's own tokenizer (data.tokenizer='')"
+        )
+    module = TextClassifier(
+        encoder_cfg=enc_cfg,
+        num_classes=num_classes,
+        pooling=cfg.pooling,
+        classifier_dropout=cfg.dropout,
+    )
+    description = {
+        "name": "text_classifier",
+        "encoder": dataclasses.asdict(enc_cfg),
+        "num_classes": num_classes,
+        "pooling": cfg.pooling,
+        "classifier_dropout": cfg.dropout,
+    }
+    return BuiltModel(module=module, pretrained=pretrained, description=description)
+
+
+def build_model(cfg: ml_collections.ConfigDict, num_classes: int, vocab_size: int) -> BuiltModel:
+    """Builds `cfg.name` from the registry; `cfg` is the config's `model` section."""
+    try:
+        builder = MODELS.get(cfg.name)
+    except KeyError as e:
+        raise ConfigError(f"model.name: {e.args[0]}") from None
+    return builder(cfg, num_classes, vocab_size)
+
+
+def module_from_description(description: dict[str, Any]) -> nn.Module:
+    """Rebuilds the module a run saved (see `BuiltModel.description`), for inference."""
+    if description["name"] != "text_classifier":
+        raise ValueError(f"cannot rebuild model {description['name']!r}")
+    return TextClassifier(
+        encoder_cfg=EncoderConfig(**description["encoder"]),
+        num_classes=description["num_classes"],
+        pooling=description["pooling"],
+        classifier_dropout=description["classifier_dropout"],
+    )
+
+
+def overlay_pretrained(params: dict[str, Any], built: BuiltModel) -> dict[str, Any]:
+    """Returns `params` with the pretrained subtrees of `built` put in place (shapes checked)."""
+    if not built.pretrained:
+        return params
+    out = dict(params)
+    for name, sub in built.pretrained.items():
+        hf_checkpoint.check_params(sub, params[name], name)
+        out[name] = sub
+    return out
