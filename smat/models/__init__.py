@@ -105,6 +105,14 @@ def build_text_classifier(
     return BuiltModel(module=module, pretrained=pretrained, description=description)
 
 
+def max_positions(cfg: ml_collections.ConfigDict) -> int:
+    """How many tokens the model of `cfg` (the config's `model` section) can take."""
+    if cfg.checkpoint:
+        enc = hf_checkpoint.read_config(hf_checkpoint.resolve(cfg.checkpoint))
+        return enc.max_position_embeddings - enc.position_offset
+    return cfg.max_position_embeddings
+
+
 def build_model(cfg: ml_collections.ConfigDict, num_classes: int, vocab_size: int) -> BuiltModel:
     """Builds `cfg.name` from the registry; `cfg` is the config's `model` section."""
     try:

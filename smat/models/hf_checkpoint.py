@@ -29,24 +29,28 @@ ALIASES = {
 _MODEL_TYPES = {"bert", "electra", "roberta", "xlm-roberta"}
 
 
-def resolve(path_or_alias: str) -> str:
-    """Returns the folder of a checkpoint given a path or a packaged alias; raises ConfigError."""
+def locate(path_or_alias: str) -> str:
+    """The folder named by a packaged alias, or the expanded path; raises ConfigError if absent."""
     if path_or_alias in ALIASES:
         package, sub, install = ALIASES[path_or_alias]
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
             raise ConfigError(
-                f"checkpoint alias {path_or_alias!r} needs the offline package {package!r}; "
-                f"install it with: {install}"
+                f"{path_or_alias!r} needs the offline package {package!r}; install it: {install}"
             )
-        folder = os.path.join(list(spec.submodule_search_locations)[0], sub)
-    else:
-        folder = os.path.expanduser(path_or_alias)
-    if not os.path.isdir(folder):
+        return os.path.join(list(spec.submodule_search_locations)[0], sub)
+    path = os.path.expanduser(path_or_alias)
+    if not os.path.exists(path):
         raise ConfigError(
-            f"checkpoint folder {folder!r} does not exist; give a local Hugging Face-format folder "
-            f"(config.json + model.safetensors) or one of the aliases {sorted(ALIASES)}"
+            f"{path!r} does not exist; give a local Hugging Face-format folder "
+            f"(config.json + model.safetensors + tokenizer files) or one of {sorted(ALIASES)}"
         )
+    return path
+
+
+def resolve(path_or_alias: str) -> str:
+    """Returns the folder of a checkpoint given a path or a packaged alias; raises ConfigError."""
+    folder = locate(path_or_alias)
     for name in ("config.json", "model.safetensors"):
         if not os.path.isfile(os.path.join(folder, name)):
             raise ConfigError(f"checkpoint folder {folder!r} has no {name}; is it a HF model folder?")

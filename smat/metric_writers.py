@@ -1,0 +1,65 @@
+"""Metric writers behind a small interface; TensorBoard event files without TensorFlow.
+
+`clu.metric_writers` imports TensorFlow, so events are written with tensorboardX instead; the
+files are ordinary TensorBoard event files (`tensorboard --logdir runs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import jax
+
+
+class MetricWriter(Protocol):
+    def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None: ...
+
+    def write_texts(self, step: int, texts: Mapping[str, str]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class TensorBoardWriter:
+    """Writes scalars and texts as TensorBoard events under `logdir`."""
+
+    def __init__(self, logdir: str):
+        from tensorboardX import SummaryWriter
+
+        self._writer = SummaryWriter(logdir=logdir, flush_secs=10)
+
+    def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+        for name, value in scalars.items():
+            self._writer.add_scalar(name, float(value), global_step=step)
+
+    def write_texts(self, step: int, texts: Mapping[str, str]) -> None:
+        for name, text in texts.items():
+            self._writer.add_text(name, text, global_step=step)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class NullWriter:
+    """Used on processes other than 0: only one process writes logs."""
+
+    def write_scalars(self, step, scalars):
+        pass
+
+    def write_texts(self, step, texts):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def create(logdir: str) -> MetricWriter:
+    return TensorBoardWriter(logdir) if jax.process_index() == 0 else NullWriter()

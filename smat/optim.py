@@ -1,0 +1,50 @@
+"""Optimisers and learning-rate schedules from `config.optim`."""
+
+from __future__ import annotations
+
+import jax
+import ml_collections
+import optax
+
+from smat.errors import ConfigError
+
+
+def schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+    """Linear warmup to `learning_rate`, then constant, linear decay to 0, or cosine."""
+    lr, warmup = cfg.learning_rate, cfg.warmup_steps
+    decay_steps = max(total_steps - warmup, 1)
+    if cfg.schedule == "constant":
+        after = optax.constant_schedule(lr)
+    elif cfg.schedule == "linear":
+        after = optax.linear_schedule(lr, 0.0, decay_steps)
+    elif cfg.schedule == "cosine":
+        after = optax.cosine_decay_schedule(lr, decay_steps)
+    else:
+        raise ConfigError(f"optim.schedule={cfg.schedule!r}; known: constant, linear, cosine")
+    if warmup <= 0:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), after], [warmup])
+
+
+def _decay_mask(params):
+    # No weight decay on biases, LayerNorm scales and ScalarMix weights (1-D or scalar leaves).
+    return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def make(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+    """The optimiser of `config.optim` for a run of `total_steps` steps."""
+    lr = schedule(cfg, total_steps)
+    if cfg.name == "adamw":
+        tx = optax.adamw(
+            lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay, mask=_decay_mask
+        )
+    elif cfg.name == "sgd":
+        tx = optax.chain(
+            optax.add_decayed_weights(cfg.weight_decay, mask=_decay_mask),
+            optax.sgd(lr, momentum=cfg.momentum or None),
+        )
+    else:
+        raise ConfigError(f"optim.name={cfg.name!r}; known: adamw, sgd")
+    if cfg.grad_clip > 0:
+        tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
+    return tx

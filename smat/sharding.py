@@ -1,0 +1,50 @@
+"""Device mesh and shardings: one data-parallel axis, batches split over it, state replicated.
+
+The same jitted step then runs on 1 CPU, 1 GPU, several fake CPU devices
+(XLA_FLAGS=--xla_force_host_platform_device_count=8) or a pod slice.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from smat.errors import ConfigError
+
+DATA = "data"
+
+
+def make_mesh(num_data: int = -1) -> Mesh:
+    """A 1-D mesh over the first `num_data` devices (-1: all)."""
+    devices = jax.devices()
+    n = len(devices) if num_data == -1 else num_data
+    if not 1 <= n <= len(devices):
+        raise ConfigError(
+            f"mesh.data={num_data} but {len(devices)} device(s) are available; use -1 for all"
+        )
+    return Mesh(np.asarray(devices[:n]), (DATA,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (batch) axis split over the data axis."""
+    return NamedSharding(mesh, PartitionSpec(DATA))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:
+    n = mesh.shape[DATA]
+    if batch_size % n:
+        raise ConfigError(
+            f"{field}={batch_size} is not divisible by the {n} devices of the data axis; "
+            f"use a multiple of {n} or set mesh.data"
+        )
+
+
+def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """Host numpy batch -> global arrays sharded over the data axis (multi-host safe)."""
+    sharding = batch_sharding(mesh)
+    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}

@@ -1,0 +1,248 @@
+"""The training loop shared by every setup: resume, jitted steps, evaluation, callbacks.
+
+A subclass provides the setup-specific parts: `setup()` (data, model, initial state and the jitted
+`train_step`), `next_batch(step)`, `evaluate()` and `test()`. Everything else - workdir checks,
+restoring the latest checkpoint, metric averaging, non-finite loss detection, Ctrl-C/SIGTERM
+handling and the final summary - lives here, once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from smat import callbacks as cb
+from smat import checkpointing, sharding
+from smat import config as config_lib
+from smat.errors import ConfigError
+
+
+class _StopSignal:
+    """Turns SIGINT/SIGTERM into a flag checked after each step; a second SIGINT aborts."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(
+            f"\n{signal.Signals(signum).name}: finishing this step and saving a checkpoint "
+            "(Ctrl-C again to abort without saving)",
+            flush=True,
+        )
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items():
+            signal.signal(s, old)
+
+
+class Trainer:
+    """Base class of the per-setup trainers (see `smat.trainers.TRAINERS`).
+
+    Attributes set by `setup()` in subclasses:
+      state: the train state pytree (on the mesh).
+      train_step: jitted `(state, batch) -> (state, metrics)` with clu metrics.
+      total_steps: number of training steps.
+    """
+
+    # Metrics `evaluate()` returns; the config's train.monitor must be one of them.
+    eval_metrics: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        workdir: str,
+        callbacks: Sequence[cb.Callback] | None = None,
+    ):
+        config_lib.validate(config)
+        if config.train.monitor not in self.eval_metrics:
+            raise ConfigError(
+                f"train.monitor={config.train.monitor!r} is not computed by setup "
+                f"{config.setup!r}; choose one of {list(self.eval_metrics)}"
+            )
+        self.config = config
+        self.workdir = os.path.abspath(workdir)
+        self.monitor = config.train.monitor
+        self.mesh = sharding.make_mesh(config.mesh.data)
+        sharding.check_batch_size(config.train.batch_size, self.mesh, "train.batch_size")
+        sharding.check_batch_size(config.train.eval_batch_size, self.mesh, "train.eval_batch_size")
+        self.step = 0
+        self.total_steps = 0
+        self.should_stop = False
+        self.stop_reason = ""
+        self.evaluated_at = -1
+        self.elapsed_before = 0.0
+        self.checkpointer: checkpointing.Checkpointer | None = None
+        self.state: Any = None
+        if callbacks is None:
+            callbacks = self.default_callbacks()
+        self.callbacks = list(callbacks)
+
+    # ----- setup-specific parts -----------------------------------------------------------
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def next_batch(self, step: int) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation metrics of the current state, named `val/...`."""
+        raise NotImplementedError
+
+    def test(self, params: Any) -> dict[str, Any]:
+        """Final metrics (named `test/...`) of the best params; may save predictions."""
+        raise NotImplementedError
+
+    def best_params(self) -> Any:
+        """What the `best` checkpoint holds (the params used at test time)."""
+        return self.state.params
+
+    # ----- shared machinery ---------------------------------------------------------------
+    def default_callbacks(self) -> list[cb.Callback]:
+        c = self.config
+        # Early stopping updates its state before the checkpoint of the same step saves it.
+        return [
+            cb.EarlyStopping(c.train.monitor, c.train.monitor_mode, c.train.patience),
+            cb.Checkpoint(c.train.monitor, c.train.monitor_mode, c.ckpt.every_steps),
+            cb.MetricLogger(self.workdir),
+            cb.Progress(c.progress),
+        ]
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "elapsed_s": self.elapsed_before + time.time() - self._started,
+            "callbacks": {c.name: c.state_dict() for c in self.callbacks},
+        }
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.workdir, name)
+
+    def _check_workdir(self) -> dict[str, Any] | None:
+        """Returns the summary of a finished run in the workdir; refuses a different config."""
+        config_path = self._path("config.json")
+        if os.path.isfile(config_path):
+            saved = checkpointing.read_json(config_path)
+            diff = config_lib.diff(saved, config_lib.to_dict(self.config))
+            if diff:
+                raise ConfigError(
+                    f"workdir {self.workdir} holds a run with a different config ({'; '.join(diff)}). "
+                    "Resume with the same config, or use another --workdir (or delete this one) "
+                    "to start a new run"
+                )
+        if os.path.isfile(self._path("summary.json")):
+            return checkpointing.read_json(self._path("summary.json"))
+        return None
+
+    def _restore(self) -> None:
+        if self.checkpointer.latest_step() is None:
+            return
+        self.state, meta, step = self.checkpointer.restore_latest(self.state)
+        self.step = step
+        self.elapsed_before = meta["elapsed_s"]
+        for c in self.callbacks:
+            if c.name in meta["callbacks"]:
+                c.load_state_dict(meta["callbacks"][c.name])
+        if jax.process_index() == 0:
+            print(f"resuming {self.workdir} from step {step}", flush=True)
+
+    def _log(self, acc, first_step: int) -> None:
+        scalars = {f"train/{k}": float(v) for k, v in acc.compute().items()}
+        if not np.isfinite(scalars["train/loss"]):
+            raise FloatingPointError(
+                f"non-finite train/loss ({scalars['train/loss']}) in steps {first_step + 1}.."
+                f"{self.step}. Lower optim.learning_rate, enable optim.grad_clip, or check the "
+                f"data; the latest checkpoint (step {self.checkpointer.latest_step()}) is intact"
+            )
+        for c in self.callbacks:
+            c.on_log(self, self.step, scalars)
+
+    def fit(self) -> dict[str, Any]:
+        """Trains to the end (or early stop / interrupt) and returns the run's summary."""
+        os.makedirs(self.workdir, exist_ok=True)
+        finished = self._check_workdir()
+        if finished is not None:
+            print(f"{self.workdir} has already finished; nothing to do.", flush=True)
+            print(cb.progress.format_summary(finished), flush=True)
+            return finished
+        self.setup()
+        if jax.process_index() == 0:
+            checkpointing.write_json(self._path("config.json"), config_lib.to_dict(self.config))
+        self.checkpointer = checkpointing.Checkpointer(
+            self.workdir, self.config.ckpt.keep, self.config.ckpt.async_save
+        )
+        self._restore()
+        self._started = time.time()
+        t = self.config.train
+        for c in self.callbacks:
+            c.on_train_start(self)
+        acc, acc_start = None, self.step
+        with _StopSignal() as stop, self.mesh:
+            while self.step < self.total_steps and not self.should_stop:
+                batch = sharding.put_batch(self.next_batch(self.step), self.mesh)
+                self.state, metrics = self.train_step(self.state, batch)
+                self.step += 1
+                acc = metrics if acc is None else acc.merge(metrics)
+                last = self.step == self.total_steps
+                if self.step % t.log_every_steps == 0 or last:
+                    self._log(acc, acc_start)
+                    acc, acc_start = None, self.step
+                if self.step % t.eval_every_steps == 0 or last:
+                    scalars = self.evaluate()
+                    self.evaluated_at = self.step
+                    for c in self.callbacks:
+                        c.on_eval_end(self, self.step, scalars)
+                for c in self.callbacks:
+                    c.on_step_end(self, self.step)
+                if stop.signum is not None:
+                    break
+            summary = self._summary(stop.signum)
+        for c in self.callbacks:
+            c.on_train_end(self, summary)
+        self.checkpointer.close()
+        if summary["status"] == "finished" and jax.process_index() == 0:
+            checkpointing.write_json(self._path("summary.json"), summary)
+        return summary
+
+    def _summary(self, signum: int | None) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "status": "finished",
+            "setup": self.config.setup,
+            "steps": self.step,
+            "total_steps": self.total_steps,
+        }
+        if signum is not None:
+            summary["status"] = "interrupted"
+            summary["signal"] = signal.Signals(signum).name
+            summary["resume"] = "run the same command again to resume from this step"
+        else:
+            summary["stopped_by"] = self.stop_reason or "end of schedule"
+            self.checkpointer.wait()  # the best checkpoint must be on disk before reading it
+            params, meta = self.checkpointer.restore_best(self.best_params())
+            summary["best_step"] = meta["step"]
+            summary[f"best_{self.monitor}"] = meta[self.monitor]
+            summary.update(self.test(params))
+            summary["checkpoint"] = os.path.join(
+                self.workdir, "checkpoints", "best", str(meta["step"])
+            )
+        summary["wall_time_s"] = round(self.elapsed_before + time.time() - self._started, 1)
+        summary["workdir"] = self.workdir
+        return summary
+

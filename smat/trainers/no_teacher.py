@@ -1,0 +1,192 @@
+"""Setup `no_teacher`: train a (teacher) classifier on the task's gold labels."""
+
+# No `from __future__ import annotations`: clu reads the metric classes from annotations.
+
+import functools
+import math
+import os
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from clu import metrics as clu_metrics
+
+from smat import data as data_lib
+from smat import checkpointing, models, optim, sharding
+from smat.errors import ConfigError
+from smat.trainers.base import Trainer
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+
+
+@flax.struct.dataclass
+class TrainMetrics(clu_metrics.Collection):
+    loss: clu_metrics.Average.from_output("loss")
+    accuracy: clu_metrics.Average.from_output("accuracy")
+    grad_norm: clu_metrics.Average.from_output("grad_norm")
+    learning_rate: clu_metrics.LastValue.from_output("learning_rate")
+
+
+@flax.struct.dataclass
+class EvalMetrics(clu_metrics.Collection):
+    loss: clu_metrics.Average.from_output("loss")
+    accuracy: clu_metrics.Average.from_output("accuracy")
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Per-example softmax cross-entropy with integer labels."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+
+
+def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule):
+    """One AdamW/SGD step on the weighted cross-entropy of the gold labels (pure)."""
+    rng = jax.random.fold_in(state.rng, state.step)
+    w = batch["weight"]
+
+    def loss_fn(params):
+        out = apply_fn(
+            {"params": params},
+            batch["input_ids"],
+            batch["attention_mask"],
+            deterministic=False,
+            rngs={"dropout": rng},
+        )
+        loss = jnp.sum(cross_entropy(out.logits, batch["label"]) * w) / jnp.sum(w)
+        return loss, out.logits
+
+    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = TrainMetrics.single_from_model_output(
+        loss=loss,
+        accuracy=jnp.sum((jnp.argmax(logits, -1) == batch["label"]) * w) / jnp.sum(w),
+        grad_norm=optax.global_norm(grads),
+        learning_rate=lr_schedule(state.step),
+    )
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    return new_state, metrics
+
+
+def eval_step(params, batch, *, apply_fn):
+    """Metrics and logits of one padded batch (padding rows have weight 0)."""
+    logits = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"]).logits
+    correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
+    metrics = EvalMetrics.single_from_model_output(
+        loss=cross_entropy(logits, batch["label"]), accuracy=correct, mask=batch["weight"]
+    )
+    return metrics, logits
+
+
+def _cap(dataset: data_lib.ArrayDataset, n: int) -> data_lib.ArrayDataset:
+    return dataset if not n or n >= len(dataset) else dataset.take(np.arange(n))
+
+
+class NoTeacherTrainer(Trainer):
+    """Trains a classifier on teacher_train, validates on teacher_valid, tests on student_test.
+
+    The test split is the students' test split: the teacher never trains or selects on it, and
+    its accuracy there is the accuracy of the teacher the students will simulate.
+    """
+
+    eval_metrics = ("val/accuracy", "val/loss")
+
+    def setup(self) -> None:
+        c = self.config
+        positions = models.max_positions(c.model)  # fails fast, before the data is tokenised
+        if c.data.max_length > positions:
+            raise ConfigError(
+                f"data.max_length={c.data.max_length} exceeds the model's {positions} positions; "
+                "lower it"
+            )
+        self.data = data_lib.load(c)
+        s = self.data.splits
+        self.train_set = _cap(s["teacher_train"], c.data.max_train_examples)
+        self.valid_set = _cap(s["teacher_valid"], c.data.max_valid_examples)
+        self.test_set = _cap(s["student_test"], c.data.max_test_examples)
+        self.model = models.build_model(c.model, self.data.num_classes, self.data.vocab_size)
+        self.batches = data_lib.TrainBatches(self.train_set, c.train.batch_size, c.seed)
+        steps_per_epoch = self.batches.steps_per_epoch
+        self.total_steps = c.train.num_steps or math.ceil(c.train.num_epochs * steps_per_epoch)
+        if c.optim.warmup_steps >= self.total_steps:
+            raise ConfigError(
+                f"optim.warmup_steps={c.optim.warmup_steps} is not below the "
+                f"{self.total_steps} training steps; lower it"
+            )
+        tx = optim.make(c.optim, self.total_steps)
+        self.state = self._init_state(tx)
+        apply_fn = self.model.module.apply
+        repl = sharding.replicated(self.mesh)
+        state_sh = jax.tree.map(lambda x: x.sharding, self.state)
+        self.train_step = jax.jit(
+            functools.partial(
+                train_step, apply_fn=apply_fn, tx=tx, lr_schedule=optim.schedule(c.optim, self.total_steps)
+            ),
+            in_shardings=(state_sh, sharding.batch_sharding(self.mesh)),
+            out_shardings=(state_sh, repl),
+            donate_argnums=0,
+        )
+        self.eval_step = jax.jit(
+            functools.partial(eval_step, apply_fn=apply_fn),
+            in_shardings=(state_sh.params, sharding.batch_sharding(self.mesh)),
+            out_shardings=(repl, repl),
+        )
+        if jax.process_index() == 0:
+            checkpointing.save_model_description(
+                self.workdir, self.model.description, self.data.tokenizer_path
+            )
+
+    def _init_state(self, tx) -> TrainState:
+        """Random init (+ pretrained overlay) straight into the mesh's replicated sharding."""
+        c = self.config
+        example = self.batches.batch(0)
+        module = self.model.module
+        repl = sharding.replicated(self.mesh)
+        rng = jax.random.PRNGKey(c.seed)
+        init_rng, train_rng = jax.random.split(rng)
+
+        def init_params(key):
+            ids = jnp.asarray(example["input_ids"][:1])
+            return module.init(key, ids, jnp.ones_like(ids))["params"]
+
+        params = jax.jit(init_params, out_shardings=repl)(init_rng)
+        params = models.overlay_pretrained(params, self.model)
+        params = jax.device_put(params, repl)
+        opt_state = jax.jit(tx.init, out_shardings=repl)(params)
+        state = TrainState(
+            step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state, rng=train_rng
+        )
+        return jax.device_put(state, repl)
+
+    def next_batch(self, step: int):
+        return self.batches.batch(step)
+
+    def _run_eval(self, params, dataset):
+        acc, logits = None, []
+        for batch in data_lib.eval_batches(dataset, self.config.train.eval_batch_size):
+            m, batch_logits = self.eval_step(params, sharding.put_batch(batch, self.mesh))
+            acc = m if acc is None else acc.merge(m)
+            logits.append(np.asarray(batch_logits))
+        return {k: float(v) for k, v in acc.compute().items()}, np.concatenate(logits)[: len(dataset)]
+
+    def evaluate(self) -> dict[str, float]:
+        metrics, _ = self._run_eval(self.state.params, self.valid_set)
+        return {f"val/{k}": v for k, v in metrics.items()}
+
+    def test(self, params) -> dict[str, Any]:
+        metrics, logits = self._run_eval(params, self.test_set)
+        if jax.process_index() == 0:
+            path = os.path.join(self.workdir, "test_predictions.npz")
+            a = self.test_set.arrays
+            np.savez(path, index=a["index"], label=a["label"], logits=logits)
+        return {f"test/{k}": v for k, v in metrics.items()} | {
+            "test/examples": len(self.test_set)
+        }

@@ -1,0 +1,70 @@
+"""The command line: overrides, and bad input rejected before training with one clear message."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from smat import config as config_lib
+from smat.errors import ConfigError
+from smat.trainers import NoTeacherTrainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _main(*args, cache_dir, workdir):
+    cmd = [sys.executable, "-m", "smat.main", f"--workdir={workdir}",
+           f"--config.data.cache_dir={cache_dir}", "--config.progress=False", *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config=configs/imdb_teacher.py:smoke", "--config.train.bogus=1"], "bogus"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.train.batch_size=abc"], "batch_size"),
+        (["--config=configs/imdb_teacher.py:nope"], "known: default, smoke, paper"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.model.pooling=max"],
+         "config error: model.pooling='max'; choose one of scalar_mix, cls"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.setup=magic"],
+         "config error: setup: unknown setup 'magic'; known: no_teacher"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.data.source=/no/such/file.csv"],
+         "config error: data.source '/no/such/file.csv' is neither"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.model.checkpoint=/no/such/ckpt"],
+         "config error: '/no/such/ckpt' does not exist"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.train.monitor=val/f1"],
+         "train.monitor='val/f1' is not computed"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.model.num_layers=9"],
+         "model.num_layers=9 but checkpoint 'minilm' has 6 layers"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.data.max_length=600"],
+         "data.max_length=600 exceeds"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_clear_message(args, message, tmp_path, cache_dir):
+    out = _main(*args, cache_dir=cache_dir, workdir=tmp_path / "run")
+    assert out.returncode != 0
+    assert message in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()  # nothing was trained
+
+
+def test_overrides_reach_the_config():
+    c = config_lib.from_file(os.path.join(REPO, "configs/imdb_teacher.py:paper"))
+    assert c.data.max_length == 256 and c.optim.warmup_steps > 0 and c.train.patience == 5
+    assert c.optim.grad_clip == 1.0 and c.train.batch_size == 16 and c.model.num_layers == 0
+    with pytest.raises(AttributeError):
+        c.train.nonexistent = 1  # locked
+
+
+def test_validation_errors_name_the_field(smoke_config):
+    smoke_config.train.eval_every_steps = 0
+    with pytest.raises(ConfigError, match="train.eval_every_steps=0 must be > 0"):
+        NoTeacherTrainer(smoke_config, "unused")
+
+
+def test_random_init_without_tokenizer_is_explained(smoke_config, tmp_path):
+    smoke_config.model.checkpoint = ""
+    smoke_config.model.num_layers = 1
+    with pytest.raises(ConfigError, match="needs a tokenizer"):
+        NoTeacherTrainer(smoke_config, str(tmp_path)).fit()

@@ -1,0 +1,149 @@
+"""End-to-end teacher training on the smoke config: learning, outputs, resume after kills."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from smat import checkpointing
+from smat.callbacks import Callback
+from smat.trainers import NoTeacherTrainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, cache_dir):
+    """One uninterrupted smoke run that the other tests compare against."""
+    from smat import config as config_lib
+
+    c = config_lib.from_file(os.path.join(REPO, "configs", "imdb_teacher.py:smoke"))
+    c.data.cache_dir = cache_dir
+    c.progress = False
+    workdir = str(tmp_path_factory.mktemp("reference"))
+    summary = NoTeacherTrainer(c, workdir).fit()
+    return c, workdir, summary
+
+
+def _predictions(workdir):
+    with np.load(os.path.join(workdir, "test_predictions.npz")) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_smoke_teacher_beats_chance_on_held_out_data(reference):
+    _, workdir, summary = reference
+    assert summary["status"] == "finished"
+    assert summary["steps"] == summary["total_steps"] == 48
+    # 512 balanced held-out reviews: chance is 0.5 with a standard deviation of 0.022.
+    assert summary["test/examples"] == 512
+    assert summary["test/accuracy"] > 0.62
+    preds = _predictions(workdir)
+    accuracy = np.mean(preds["logits"].argmax(-1) == preds["label"])
+    assert accuracy == pytest.approx(summary["test/accuracy"], abs=1e-6)
+
+
+def test_run_writes_config_model_checkpoints_and_summary(reference):
+    _, workdir, summary = reference
+    for name in ("config.json", "model.json", "tokenizer.json", "summary.json"):
+        assert os.path.isfile(os.path.join(workdir, name)), name
+    assert os.path.isdir(summary["checkpoint"])
+    latest = os.listdir(os.path.join(workdir, "checkpoints", "latest"))
+    assert "48" in latest and len([d for d in latest if d.isdigit()]) <= 2  # keep=2
+
+
+def test_tensorboard_events_read_back(reference):
+    _, workdir, summary = reference
+    events = EventAccumulator(workdir)
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    for tag in ("train/loss", "train/learning_rate", "val/accuracy", "test/accuracy"):
+        assert tag in scalars, tag
+    val = events.Scalars("val/accuracy")
+    assert [e.step for e in val] == [16, 32, 48]
+    lr = [e.value for e in events.Scalars("train/learning_rate")]
+    assert max(lr) <= 1e-3 + 1e-9 and lr[-1] < lr[0]  # linear decay after warmup
+    assert any("config" in t for t in events.Tags()["tensors"])
+
+
+def test_trained_model_reloads_from_workdir(reference):
+    _, workdir, _ = reference
+    module, params, tokenizer, config = checkpointing.load_trained_model(workdir)
+    assert os.path.isfile(tokenizer) and config["setup"] == "no_teacher"
+    ids = np.full((2, 8), 101, np.int32)
+    logits = module.apply({"params": params}, ids, np.ones_like(ids)).logits
+    assert logits.shape == (2, 2) and np.all(np.isfinite(logits))
+
+
+def test_finished_run_started_again_does_not_retrain(reference, capsys):
+    c, workdir, summary = reference
+    trainer = NoTeacherTrainer(c, workdir)
+    again = trainer.fit()
+    assert again == summary
+    assert trainer.state is None  # nothing was built or trained
+    assert "already finished" in capsys.readouterr().out
+
+
+def test_changed_config_in_same_workdir_is_refused(reference):
+    from smat.errors import ConfigError
+
+    c, workdir, _ = reference
+    c = c.copy_and_resolve_references()
+    c.optim.learning_rate = 0.5
+    with pytest.raises(ConfigError, match="optim.learning_rate"):
+        NoTeacherTrainer(c, workdir).fit()
+
+
+class _SignalAt(Callback):
+    def __init__(self, step, signum):
+        self.step, self.signum = step, signum
+
+    def on_step_end(self, trainer, step):
+        if step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+def test_sigterm_then_resume_is_bit_identical(reference, tmp_path):
+    c, ref_dir, ref = reference
+    trainer = NoTeacherTrainer(c, str(tmp_path))
+    trainer.callbacks.append(_SignalAt(21, signal.SIGTERM))  # between checkpoints (every 8)
+    first = trainer.fit()
+    assert first["status"] == "interrupted" and first["steps"] == 21
+    assert not os.path.exists(tmp_path / "summary.json")
+    second = NoTeacherTrainer(c, str(tmp_path)).fit()
+    assert second["status"] == "finished"
+    for key in ("best_step", "best_val/accuracy", "test/accuracy", "test/loss"):
+        assert second[key] == ref[key], key
+    np.testing.assert_array_equal(_predictions(tmp_path)["logits"], _predictions(ref_dir)["logits"])
+
+
+def test_sigkill_then_resume_is_bit_identical(reference, tmp_path, cache_dir):
+    _, ref_dir, ref = reference
+    cmd = [
+        sys.executable, "-m", "smat.main", "--config=configs/imdb_teacher.py:smoke",
+        f"--workdir={tmp_path}", f"--config.data.cache_dir={cache_dir}", "--config.progress=False",
+    ]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    latest = tmp_path / "checkpoints" / "latest"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        steps = [int(d) for d in os.listdir(latest) if d.isdigit()] if latest.exists() else []
+        if steps and max(steps) >= 24:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "summary.json").exists()
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming" in done.stdout
+    summary = checkpointing.read_json(str(tmp_path / "summary.json"))
+    for key in ("best_step", "best_val/accuracy", "test/accuracy", "test/loss"):
+        assert summary[key] == ref[key], key
+    np.testing.assert_array_equal(_predictions(tmp_path)["logits"], _predictions(ref_dir)["logits"])
+
