@@ -9,6 +9,8 @@ arguments to resume an interrupted run (a finished one says so and exits).
 
 from __future__ import annotations
 
+import difflib
+import os
 import signal
 import sys
 
@@ -20,6 +22,58 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _override_problem(argv: list[str]) -> str | None:
+    """Names the first `--config.a.b=v` whose field does not exist or whose value has the wrong type."""
+    from smat import config as config_lib
+
+    spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    if spec is None:
+        return None
+    config = config_lib.from_file(spec)
+    for arg in argv:
+        if not arg.startswith("--config."):
+            continue
+        path, _, value = arg[len("--config.") :].partition("=")
+        node, walked = config, []
+        for part in path.split("."):
+            if not hasattr(node, "keys") or part not in node:
+                known = list(node.keys()) if hasattr(node, "keys") else []
+                where = ".".join(walked) or "the config"
+                close = difflib.get_close_matches(part, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                return (
+                    f"unknown config field {path!r} in {arg}: {where} has no {part!r}; {hint}"
+                    f"known: {', '.join(known)} (all fields are documented in smat/config.py)"
+                )
+            node = node[part]
+            walked.append(part)
+        if not hasattr(node, "keys"):
+            try:
+                type(node)(value) if not isinstance(node, bool) else None
+            except ValueError:
+                return f"{arg}: {path} must be of type {type(node).__name__} (default {node!r})"
+    return None
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl flag parsing, with bad config overrides reported as one line instead of a traceback."""
+    for arg in argv:
+        path = arg.split("=", 1)[1].partition(":")[0] if arg.startswith("--config=") else None
+        if path and not os.path.isfile(path):
+            sys.exit(
+                f"config error: no config file {path!r} (relative paths start from the current "
+                "directory, e.g. configs/imdb_teacher.py from the repository root)"
+            )
+    try:
+        return flags.FLAGS(argv)
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+        try:
+            problem = _override_problem(argv)
+        except Exception as load_error:  # the config file or its variant is the problem
+            problem = f"{type(load_error).__name__}: {load_error}"
+        sys.exit(f"config error: {problem or e}\nPass --helpshort to see the flags.")
 
 
 def main(argv: list[str]) -> None:
@@ -43,7 +97,7 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

@@ -14,17 +14,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _main(*args, cache_dir, workdir):
-    cmd = [sys.executable, "-m", "smat.main", f"--workdir={workdir}",
-           f"--config.data.cache_dir={cache_dir}", "--config.progress=False", *args]
+    # --config must come before its --config.field overrides.
+    cmd = [sys.executable, "-m", "smat.main", f"--workdir={workdir}", *args,
+           f"--config.data.cache_dir={cache_dir}", "--config.progress=False"]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--config=configs/imdb_teacher.py:smoke", "--config.train.bogus=1"], "bogus"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.train.batch_size=abc"], "batch_size"),
-        (["--config=configs/imdb_teacher.py:nope"], "known: default, smoke, paper"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.train.bogus=1"],
+         "config error: unknown config field 'train.bogus'"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.trian.batch_size=8"],
+         "did you mean 'train'?"),
+        (["--config=configs/imdb_teacher.py:smoke", "--config.train.batch_size=abc"],
+         "train.batch_size must be of type int"),
+        (["--config=configs/imdb_teacher.py:nope"],
+         "config error: ValueError: unknown config variant 'nope'; known: default, smoke, paper"),
+        (["--config=configs/missing.py"], "config error: no config file 'configs/missing.py'"),
         (["--config=configs/imdb_teacher.py:smoke", "--config.model.pooling=max"],
          "config error: model.pooling='max'; choose one of scalar_mix, cls"),
         (["--config=configs/imdb_teacher.py:smoke", "--config.setup=magic"],

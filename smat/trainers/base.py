@@ -110,6 +110,9 @@ class Trainer:
         """Final metrics (named `test/...`) of the best params; may save predictions."""
         raise NotImplementedError
 
+    def write_artifacts(self) -> None:
+        """Writes what rebuilds the model for inference into the workdir (process 0 only)."""
+
     def best_params(self) -> Any:
         """What the `best` checkpoint holds (the params used at test time)."""
         return self.state.params
@@ -185,6 +188,7 @@ class Trainer:
         self.setup()
         if jax.process_index() == 0:
             checkpointing.write_json(self._path("config.json"), config_lib.to_dict(self.config))
+            self.write_artifacts()
         self.checkpointer = checkpointing.Checkpointer(
             self.workdir, self.config.ckpt.keep, self.config.ckpt.async_save
         )

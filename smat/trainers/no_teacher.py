@@ -139,10 +139,11 @@ class NoTeacherTrainer(Trainer):
             in_shardings=(state_sh.params, sharding.batch_sharding(self.mesh)),
             out_shardings=(repl, repl),
         )
-        if jax.process_index() == 0:
-            checkpointing.save_model_description(
-                self.workdir, self.model.description, self.data.tokenizer_path
-            )
+
+    def write_artifacts(self) -> None:
+        checkpointing.save_model_description(
+            self.workdir, self.model.description, self.data.tokenizer_path
+        )
 
     def _init_state(self, tx) -> TrainState:
         """Random init (+ pretrained overlay) straight into the mesh's replicated sharding."""
