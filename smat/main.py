@@ -92,6 +92,8 @@ def main(argv: list[str]) -> None:
         sys.exit(f"config error: setup: {e.args[0]}")
     except ConfigError as e:
         sys.exit(f"config error: {e}")
+    except FloatingPointError as e:
+        sys.exit(f"training error: {e}")
     if summary["status"] == "interrupted":
         sys.exit(128 + signal.Signals[summary["signal"]].value)
 

@@ -45,6 +45,16 @@ def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:
 
 
 def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-    """Host numpy batch -> global arrays sharded over the data axis (multi-host safe)."""
+    """A global host batch -> arrays sharded over the data axis.
+
+    Every process builds the same global batch (the order is a function of the step) and
+    contributes the rows of its own devices: with the process-major device order of
+    `make_mesh`, process i holds the i-th contiguous block.
+    """
     sharding = batch_sharding(mesh)
-    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+    n, i = jax.process_count(), jax.process_index()
+    out = {}
+    for k, v in batch.items():
+        local = np.split(v, n)[i] if n > 1 else v
+        out[k] = jax.make_array_from_process_local_data(sharding, local, v.shape)
+    return out

@@ -8,12 +8,12 @@ from smat.callbacks.base import Callback, improved
 class Checkpoint(Callback):
     """Writes `latest` (full state, for resume) and `best` (params, for inference) checkpoints.
 
-    The latest state is saved every `every_steps`, after every validation, and when training
+    The latest state is saved every `ckpt.every_steps`, after every validation, and when training
     ends or is interrupted; it carries every callback's state, so a resumed run continues exactly.
     """
 
-    def __init__(self, monitor: str, mode: str, every_steps: int):
-        self.monitor, self.mode, self.every_steps = monitor, mode, every_steps
+    def __init__(self, monitor: str, mode: str):
+        self.monitor, self.mode = monitor, mode
         self.best: float | None = None
         self.best_step: int | None = None
 
@@ -26,8 +26,7 @@ class Checkpoint(Callback):
             )
 
     def on_step_end(self, trainer, step):
-        periodic = self.every_steps and step % self.every_steps == 0
-        if periodic or trainer.evaluated_at == step:
+        if trainer.checkpoint_due() or trainer.evaluated_at == step:
             trainer.checkpointer.save_latest(step, trainer.state, trainer.checkpoint_meta())
 
     def on_train_end(self, trainer, summary):

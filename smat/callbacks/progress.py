@@ -15,7 +15,7 @@ def format_summary(summary) -> str:
     width = max(len(k) for k in summary)
     lines = []
     for k, v in summary.items():
-        if isinstance(v, float):
+        if isinstance(v, float) and "/" in k:  # metrics; times etc. print as they are
             v = f"{v:.4f}"
         lines.append(f"  {k:<{width}}  {v}")
     return "\n".join(lines)

@@ -33,14 +33,12 @@ class TaskData:
       num_classes: number of labels.
       tokenizer_path: the tokenizer file used (copied next to checkpoints).
       vocab_size: the tokenizer's vocabulary size.
-      texts: the cleaned source texts, indexed by `index`.
     """
 
     splits: dict[str, ArrayDataset]
     num_classes: int
     tokenizer_path: str
     vocab_size: int
-    texts: list[str]
 
 
 def tokenizer_path(config: ml_collections.ConfigDict) -> str:
@@ -75,5 +73,4 @@ def load(config: ml_collections.ConfigDict) -> TaskData:
         num_classes=num_classes,
         tokenizer_path=tok_path,
         vocab_size=tokenization.vocab_size(tok_path),
-        texts=texts,
     )

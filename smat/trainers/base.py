@@ -123,7 +123,7 @@ class Trainer:
         # Early stopping updates its state before the checkpoint of the same step saves it.
         return [
             cb.EarlyStopping(c.train.monitor, c.train.monitor_mode, c.train.patience),
-            cb.Checkpoint(c.train.monitor, c.train.monitor_mode, c.ckpt.every_steps),
+            cb.Checkpoint(c.train.monitor, c.train.monitor_mode),
             cb.MetricLogger(self.workdir),
             cb.Progress(c.progress),
         ]
@@ -166,13 +166,20 @@ class Trainer:
         if jax.process_index() == 0:
             print(f"resuming {self.workdir} from step {step}", flush=True)
 
+    def checkpoint_due(self) -> bool:
+        """Whether `ckpt.every_steps` asks for a checkpoint at the current step."""
+        every = self.config.ckpt.every_steps
+        return bool(every) and self.step % every == 0
+
     def _log(self, acc, first_step: int) -> None:
         scalars = {f"train/{k}": float(v) for k, v in acc.compute().items()}
         if not np.isfinite(scalars["train/loss"]):
+            saved = self.checkpointer.latest_step()
+            kept = "no checkpoint was written" if saved is None else f"checkpoint {saved} is intact"
             raise FloatingPointError(
                 f"non-finite train/loss ({scalars['train/loss']}) in steps {first_step + 1}.."
                 f"{self.step}. Lower optim.learning_rate, enable optim.grad_clip, or check the "
-                f"data; the latest checkpoint (step {self.checkpointer.latest_step()}) is intact"
+                f"data; {kept}"
             )
         for c in self.callbacks:
             c.on_log(self, self.step, scalars)
@@ -205,10 +212,13 @@ class Trainer:
                 self.step += 1
                 acc = metrics if acc is None else acc.merge(metrics)
                 last = self.step == self.total_steps
-                if self.step % t.log_every_steps == 0 or last:
+                eval_due = self.step % t.eval_every_steps == 0 or last
+                # Log (which checks the loss is finite) before any checkpoint of this step can be
+                # written, so a non-finite state never reaches the latest checkpoint.
+                if self.step % t.log_every_steps == 0 or eval_due or self.checkpoint_due():
                     self._log(acc, acc_start)
                     acc, acc_start = None, self.step
-                if self.step % t.eval_every_steps == 0 or last:
+                if eval_due:
                     scalars = self.evaluate()
                     self.evaluated_at = self.step
                     for c in self.callbacks:
@@ -217,6 +227,8 @@ class Trainer:
                     c.on_step_end(self, self.step)
                 if stop.signum is not None:
                     break
+            if acc is not None:
+                self._log(acc, acc_start)
             summary = self._summary(stop.signum)
         for c in self.callbacks:
             c.on_train_end(self, summary)
