@@ -1,0 +1,83 @@
+"""The attention explainer: a (learnable) mix of every head's pre-softmax attention.
+
+features: each head's attention logits averaged over the real query positions (or one query
+row such as [CLS]) -> [batch, layers, heads, tokens]; deterministic for a frozen model, so a
+teacher's features are computed once per example and cached.
+explain: head coefficients λ normalised by `head_norm` (sparsemax by default, uniform at
+init) mix the heads; `token_norm` over the mixed logits (padding masked) gives the explanation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from smat.explainers.normalizers import normalize
+
+HEAD_NORMS = ("sparsemax", "softmax", "entmax15", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionExplainer:
+    """Attributes:
+    layer: use only this layer (Python index: -1 is the last); None for all layers.
+    head: use only this head (of each used layer); None for all heads.
+    query: "mean" (over real query positions) or "cls" (the first query row).
+    head_norm: normalizer of the head coefficients: sparsemax, softmax, entmax15 or none.
+    token_norm: normalizer over tokens: softmax, sparsemax or entmax15.
+    learnable: whether the head coefficients are trained (SMAT) or stay uniform.
+    """
+
+    layer: int | None = None
+    head: int | None = None
+    query: str = "mean"
+    head_norm: str = "sparsemax"
+    token_norm: str = "softmax"
+    learnable: bool = False
+
+    def __post_init__(self):
+        if self.query not in ("mean", "cls"):
+            raise ValueError(f"query={self.query!r}; choose mean or cls")
+        if self.head_norm not in HEAD_NORMS:
+            raise ValueError(f"head_norm={self.head_norm!r}; choose one of {HEAD_NORMS}")
+
+    def features(self, attention_logits: jax.Array, mask: jax.Array) -> jax.Array:
+        """[layers, batch, heads, q, k] logits -> [batch, used layers, used heads, k]."""
+        logits = attention_logits
+        if self.layer is not None:
+            logits = logits[self.layer][None]
+        if self.head is not None:
+            logits = logits[:, :, self.head][:, :, None]
+        if self.query == "cls":
+            rows = logits[:, :, :, 0]
+        else:
+            w = mask.astype(jnp.float32)
+            w = w / jnp.sum(w, -1, keepdims=True)
+            rows = jnp.einsum("lbhqk,bq->lbhk", logits.astype(jnp.float32), w)
+        return jnp.transpose(rows, (1, 0, 2, 3))
+
+    def init(self, num_layers: int, num_heads: int) -> dict[str, jax.Array]:
+        """Uniform head weights: equal scores (sparse/soft-max) or 1/n ("none")."""
+        layers = 1 if self.layer is not None else num_layers
+        heads = 1 if self.head is not None else num_heads
+        value = 1.0 / (layers * heads) if self.head_norm == "none" else 0.0
+        return {"head_logits": jnp.full((layers, heads), value, jnp.float32)}
+
+    def head_weights(self, params: dict[str, jax.Array]) -> jax.Array:
+        """The normalised [layers, heads] mixing weights."""
+        raw = params["head_logits"]
+        if self.head_norm == "none":
+            return raw
+        return normalize(self.head_norm, raw.reshape(-1)).reshape(raw.shape)
+
+    def explain(self, params, features: jax.Array, mask: jax.Array) -> jax.Array:
+        """[batch, layers, heads, tokens] features -> [batch, tokens] distributions."""
+        mixed = jnp.einsum("lh,blht->bt", self.head_weights(params), features)
+        return normalize(self.token_norm, mixed, mask)
+
+    def compute(self, apply_fn, params, batch) -> jax.Array:
+        """Features of a frozen model (a teacher) on a batch; no dropout."""
+        out = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"])
+        return self.features(out.encoder.attention_logits, batch["attention_mask"])
