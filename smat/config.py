@@ -64,17 +64,7 @@ def base() -> ml_collections.ConfigDict:
     c.model.attention_dropout = 0.1  # on attention probabilities (never on logits)
     c.model.dtype = "float32"  # computation dtype: "float32" or "bfloat16" (accelerators)
 
-    c.optim = ml_collections.ConfigDict()
-    c.optim.name = "adamw"  # "adamw" or "sgd"
-    c.optim.learning_rate = 5e-5  # peak learning rate
-    c.optim.schedule = "linear"  # after warmup: "linear" decay to 0, "cosine", or "constant"
-    c.optim.warmup_steps = 0
-    c.optim.weight_decay = 0.01  # decoupled; not applied to biases and LayerNorm scales
-    c.optim.b1 = 0.9
-    c.optim.b2 = 0.999
-    c.optim.eps = 1e-8
-    c.optim.momentum = 0.0  # sgd only
-    c.optim.grad_clip = 1.0  # global-norm clipping (0 = off)
+    c.optim = optim_section()
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 16  # global batch, split over mesh.data devices
@@ -96,6 +86,72 @@ def base() -> ml_collections.ConfigDict:
     c.mesh.data = -1  # devices on the data-parallel axis (-1 = all)
 
     c.progress = True  # progress bar on stderr
+    return c
+
+
+def optim_section(**overrides) -> ml_collections.ConfigDict:
+    """An optimiser section (`optim`, `meta.optim`)."""
+    o = ml_collections.ConfigDict()
+    o.name = "adamw"  # "adamw" or "sgd"
+    o.learning_rate = 5e-5  # peak learning rate
+    o.schedule = "linear"  # after warmup: "linear" decay to 0, "cosine", or "constant"
+    o.warmup_steps = 0
+    o.weight_decay = 0.01  # decoupled; not applied to biases and LayerNorm scales
+    o.b1 = 0.9
+    o.b2 = 0.999
+    o.eps = 1e-8
+    # Added inside Adam's square root. Must be > 0 for an optimizer differentiated through
+    # (the learnable teacher's simulated student update): √v has an infinite derivative at 0.
+    o.eps_root = 0.0
+    o.momentum = 0.0  # sgd only
+    o.grad_clip = 1.0  # global-norm clipping (0 = off)
+    o.update(overrides)
+    return o
+
+
+def explainer_section(name: str, **overrides) -> ml_collections.ConfigDict:
+    """An explainer section (`teacher_explainer`, `student_explainer`); see smat.explainers."""
+    e = ml_collections.ConfigDict()
+    # "attention" (learnable), "gradient_x_input", "gradient_norm", "integrated_gradients",
+    # "attention_x_value", or "none" (no explanation).
+    e.name = name
+    e.layer = ml_collections.config_dict.placeholder(int)  # one layer only (-1: last); None: all
+    e.head = ml_collections.config_dict.placeholder(int)  # one head only; None: all
+    e.query = "mean"  # attention rows averaged over real queries ("mean") or the [CLS] row ("cls")
+    e.head_norm = "sparsemax"  # head coefficients: sparsemax, softmax, entmax15 or none
+    e.token_norm = "softmax"  # explanation over tokens: softmax, sparsemax or entmax15
+    e.temperature = 0.1  # gradient-family scores are divided by this before the softmax
+    e.ig_steps = 32  # integrated gradients: intervals of the trapezoid rule
+    e.update(overrides)
+    return e
+
+
+def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Fields of the student setups (static_teacher, learnable_teacher), on top of `base()`.
+
+    The student sees the teacher's examples and tokens: `data` starts as the teacher's.
+    """
+    c = base()
+    c.setup = "static_teacher"
+    # Workdir of a trained teacher ("" = <workdir>/teacher). If it holds no finished teacher,
+    # one is trained there first with the `teacher` config below.
+    c.teacher_workdir = ""
+    c.teacher = teacher
+    c.data = teacher.data.copy_and_resolve_references()
+    # Student training examples, drawn from the student_train pool: a count (>= 1) or a fraction
+    # (< 1) of the pool. The pool is in stratified order, so sizes nest (500 within 1000 ...).
+    c.num_examples = 500.0
+    # Weight β of the explanation loss KL(teacher explanation || student explanation); 0 = the
+    # "no explanation" baseline.
+    c.beta = 5.0
+    c.teacher_explainer = explainer_section("attention")
+    c.student_explainer = explainer_section("attention")
+    c.meta = ml_collections.ConfigDict()
+    c.meta.interval = 1  # a meta-step every N student steps (learnable_teacher)
+    c.meta.optim = optim_section(
+        learning_rate=5e-4, schedule="constant", weight_decay=0.0, grad_clip=5.0
+    )
+    c.train.monitor = "val/simulability"
     return c
 
 
@@ -126,6 +182,7 @@ def diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 
 _CHOICES = {
+    "setup": ("no_teacher", "static_teacher", "learnable_teacher"),
     "model.pooling": ("scalar_mix", "cls"),
     "model.dtype": ("float32", "bfloat16"),
     "optim.name": ("adamw", "sgd"),
@@ -187,6 +244,36 @@ def validate(c: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"{field}={_get(c, field)!r} must be in [0, 1)")
     if c.data.split.student_test == 0:
         raise ConfigError("data.split.student_test must be > 0: it is the test set")
+    if c.setup == "no_teacher":
+        return
+    if "num_examples" not in c:
+        raise ConfigError(
+            f"setup={c.setup!r} needs the student fields (num_examples, beta, teacher, ...): "
+            "build the config with smat.config.student_base(teacher_config)"
+        )
+    if c.num_examples <= 0:
+        raise ConfigError(f"num_examples={c.num_examples} must be > 0 (a count, or a fraction < 1)")
+    if c.beta < 0:
+        raise ConfigError(f"beta={c.beta} must be >= 0")
+    if c.setup == "learnable_teacher":
+        if c.beta == 0 or c.teacher_explainer.name != "attention":
+            raise ConfigError(
+                "learnable_teacher learns the teacher's attention explainer: it needs beta > 0 "
+                "and teacher_explainer.name='attention' (use static_teacher otherwise)"
+            )
+        if c.meta.interval < 1:
+            raise ConfigError(f"meta.interval={c.meta.interval} must be >= 1")
+        if c.optim.name == "adamw" and c.optim.eps_root <= 0:
+            raise ConfigError(
+                "learnable_teacher differentiates through the student's AdamW update, which "
+                "needs optim.eps_root > 0 (e.g. --config.optim.eps_root=1e-12; with 0 the "
+                "meta-gradient is NaN wherever Adam's second moment is 0)"
+            )
+    if c.beta > 0 and c.teacher_explainer.name != "none" and c.student_explainer.name != "attention":
+        raise ConfigError(
+            f"student_explainer.name={c.student_explainer.name!r}: the student's explainer must "
+            "be 'attention' (it is trained with the student)"
+        )
 
 
 def from_file(spec: str) -> ml_collections.ConfigDict:

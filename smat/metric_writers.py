@@ -7,15 +7,18 @@ files are ordinary TensorBoard event files (`tensorboard --logdir runs`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import jax
+import numpy as np
 
 
 class MetricWriter(Protocol):
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None: ...
 
     def write_texts(self, step: int, texts: Mapping[str, str]) -> None: ...
+
+    def write_images(self, step: int, images: Mapping[str, Any]) -> None: ...
 
     def flush(self) -> None: ...
 
@@ -38,6 +41,12 @@ class TensorBoardWriter:
         for name, text in texts.items():
             self._writer.add_text(name, text, global_step=step)
 
+    def write_images(self, step: int, images: Mapping[str, Any]) -> None:
+        """[height, width] arrays in [0, 1], enlarged so small matrices stay readable."""
+        for name, image in images.items():
+            big = np.kron(np.asarray(image, np.float32), np.ones((16, 16), np.float32))
+            self._writer.add_image(name, big, global_step=step, dataformats="HW")
+
     def flush(self) -> None:
         self._writer.flush()
 
@@ -52,6 +61,9 @@ class NullWriter:
         pass
 
     def write_texts(self, step, texts):
+        pass
+
+    def write_images(self, step, images):
         pass
 
     def flush(self):

@@ -44,8 +44,8 @@ def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:
         )
 
 
-def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-    """A global host batch -> arrays sharded over the data axis.
+def put_batch(batch, mesh: Mesh):
+    """A (nested dict of) global host batch arrays -> arrays sharded over the data axis.
 
     Every process builds the same global batch (the order is a function of the step) and
     contributes the rows of its own devices: with the process-major device order of
@@ -53,8 +53,9 @@ def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
     """
     sharding = batch_sharding(mesh)
     n, i = jax.process_count(), jax.process_index()
-    out = {}
-    for k, v in batch.items():
+
+    def put(v: np.ndarray) -> jax.Array:
         local = np.split(v, n)[i] if n > 1 else v
-        out[k] = jax.make_array_from_process_local_data(sharding, local, v.shape)
-    return out
+        return jax.make_array_from_process_local_data(sharding, local, v.shape)
+
+    return jax.tree.map(put, batch)

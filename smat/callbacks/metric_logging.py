@@ -24,6 +24,7 @@ class MetricLogger(Callback):
 
     def on_eval_end(self, trainer, step, scalars):
         self.writer.write_scalars(step, scalars)
+        self.writer.write_images(step, trainer.eval_images())
         self.writer.flush()
 
     def on_train_end(self, trainer, summary):

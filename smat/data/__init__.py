@@ -53,8 +53,11 @@ def tokenizer_path(config: ml_collections.ConfigDict) -> str:
     return path if os.path.isfile(path) else tokenization.tokenizer_file(path)
 
 
-def load(config: ml_collections.ConfigDict) -> TaskData:
-    """Reads, splits and tokenises `config.data` (cached); see configs/common.py for fields."""
+def load(config: ml_collections.ConfigDict, tokenizer_file: str | None = None) -> TaskData:
+    """Reads, splits and tokenises `config.data` (cached); see smat/config.py for fields.
+
+    `tokenizer_file` overrides the config's tokenizer (students use their teacher's).
+    """
     d = config.data
     try:
         reader = DATASETS.get(d.name)
@@ -63,7 +66,7 @@ def load(config: ml_collections.ConfigDict) -> TaskData:
     texts, labels, num_classes = reader(d.source, d.text_column, d.label_column)
     sizes = {name: d.split[name] for name in SPLITS[:-1]}
     idx = split_indices(labels, sizes, d.split.seed)
-    tok_path = tokenizer_path(config)
+    tok_path = tokenizer_file or tokenizer_path(config)
     arrays = tokenization.encode(texts, tok_path, d.max_length, d.cache_dir)
     arrays["label"] = labels
     arrays["index"] = np.arange(len(labels), dtype=np.int32)

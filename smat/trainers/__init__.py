@@ -3,8 +3,17 @@
 from smat.registry import Registry
 from smat.trainers.base import Trainer
 from smat.trainers.no_teacher import NoTeacherTrainer
+from smat.trainers.student import LearnableTeacherTrainer, StaticTeacherTrainer
 
 TRAINERS: Registry = Registry("setup")
 TRAINERS.register("no_teacher")(NoTeacherTrainer)
+TRAINERS.register("static_teacher")(StaticTeacherTrainer)
+TRAINERS.register("learnable_teacher")(LearnableTeacherTrainer)
 
-__all__ = ["TRAINERS", "NoTeacherTrainer", "Trainer"]
+__all__ = [
+    "TRAINERS",
+    "LearnableTeacherTrainer",
+    "NoTeacherTrainer",
+    "StaticTeacherTrainer",
+    "Trainer",
+]

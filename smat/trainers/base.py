@@ -110,6 +110,10 @@ class Trainer:
         """Final metrics (named `test/...`) of the best params; may save predictions."""
         raise NotImplementedError
 
+    def eval_images(self) -> dict[str, Any]:
+        """Images ([height, width] in [0, 1]) to log after each evaluation."""
+        return {}
+
     def write_artifacts(self) -> None:
         """Writes what rebuilds the model for inference into the workdir (process 0 only)."""
 

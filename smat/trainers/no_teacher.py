@@ -17,6 +17,7 @@ from clu import metrics as clu_metrics
 from smat import data as data_lib
 from smat import checkpointing, models, optim, sharding
 from smat.errors import ConfigError
+from smat.trainers.common import cap, cross_entropy, init_params, run_eval
 from smat.trainers.base import Trainer
 
 
@@ -40,11 +41,6 @@ class TrainMetrics(clu_metrics.Collection):
 class EvalMetrics(clu_metrics.Collection):
     loss: clu_metrics.Average.from_output("loss")
     accuracy: clu_metrics.Average.from_output("accuracy")
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-example softmax cross-entropy with integer labels."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
 
 
 def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule):
@@ -86,10 +82,6 @@ def eval_step(params, batch, *, apply_fn):
     return metrics, logits
 
 
-def _cap(dataset: data_lib.ArrayDataset, n: int) -> data_lib.ArrayDataset:
-    return dataset if not n or n >= len(dataset) else dataset.take(np.arange(n))
-
-
 class NoTeacherTrainer(Trainer):
     """Trains a classifier on teacher_train, validates on teacher_valid, tests on student_test.
 
@@ -109,9 +101,9 @@ class NoTeacherTrainer(Trainer):
             )
         self.data = data_lib.load(c)
         s = self.data.splits
-        self.train_set = _cap(s["teacher_train"], c.data.max_train_examples)
-        self.valid_set = _cap(s["teacher_valid"], c.data.max_valid_examples)
-        self.test_set = _cap(s["student_test"], c.data.max_test_examples)
+        self.train_set = cap(s["teacher_train"], c.data.max_train_examples)
+        self.valid_set = cap(s["teacher_valid"], c.data.max_valid_examples)
+        self.test_set = cap(s["student_test"], c.data.max_test_examples)
         self.model = models.build_model(c.model, self.data.num_classes, self.data.vocab_size)
         self.batches = data_lib.TrainBatches(self.train_set, c.train.batch_size, c.seed)
         steps_per_epoch = self.batches.steps_per_epoch
@@ -146,21 +138,10 @@ class NoTeacherTrainer(Trainer):
         )
 
     def _init_state(self, tx) -> TrainState:
-        """Random init (+ pretrained overlay) straight into the mesh's replicated sharding."""
-        c = self.config
-        example = self.batches.batch(0)
-        module = self.model.module
+        """Params and optimizer state straight into the mesh's replicated sharding."""
+        init_rng, train_rng = jax.random.split(jax.random.PRNGKey(self.config.seed))
+        params = init_params(self.model, self.batches.batch(0)["input_ids"], init_rng, self.mesh)
         repl = sharding.replicated(self.mesh)
-        rng = jax.random.PRNGKey(c.seed)
-        init_rng, train_rng = jax.random.split(rng)
-
-        def init_params(key):
-            ids = jnp.asarray(example["input_ids"][:1])
-            return module.init(key, ids, jnp.ones_like(ids))["params"]
-
-        params = jax.jit(init_params, out_shardings=repl)(init_rng)
-        params = models.overlay_pretrained(params, self.model)
-        params = jax.device_put(params, repl)
         opt_state = jax.jit(tx.init, out_shardings=repl)(params)
         state = TrainState(
             step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state, rng=train_rng
@@ -170,20 +151,16 @@ class NoTeacherTrainer(Trainer):
     def next_batch(self, step: int):
         return self.batches.batch(step)
 
-    def _run_eval(self, params, dataset):
-        acc, logits = None, []
-        for batch in data_lib.eval_batches(dataset, self.config.train.eval_batch_size):
-            m, batch_logits = self.eval_step(params, sharding.put_batch(batch, self.mesh))
-            acc = m if acc is None else acc.merge(m)
-            logits.append(np.asarray(batch_logits))
-        return {k: float(v) for k, v in acc.compute().items()}, np.concatenate(logits)[: len(dataset)]
-
     def evaluate(self) -> dict[str, float]:
-        metrics, _ = self._run_eval(self.state.params, self.valid_set)
+        metrics, _ = run_eval(
+            self.eval_step, self.state.params, self.valid_set, self.config.train.eval_batch_size, self.mesh
+        )
         return {f"val/{k}": v for k, v in metrics.items()}
 
     def test(self, params) -> dict[str, Any]:
-        metrics, logits = self._run_eval(params, self.test_set)
+        metrics, logits = run_eval(
+            self.eval_step, params, self.test_set, self.config.train.eval_batch_size, self.mesh
+        )
         if jax.process_index() == 0:
             path = os.path.join(self.workdir, "test_predictions.npz")
             a = self.test_set.arrays

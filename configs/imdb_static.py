@@ -1,0 +1,59 @@
+"""A student simulating the IMDB teacher, with a fixed teacher explainer (setup `static_teacher`).
+
+Choose the teacher explainer by name: `--config.teacher_explainer.name=` attention (all layers;
+add `--config.teacher_explainer.layer=-1` for the last layer only), gradient_x_input,
+gradient_norm, integrated_gradients, attention_x_value, or none (no explanation, β unused).
+The paper uses β = 5 for attention and β = 0.2 for gradient explainers.
+
+Variants (`:VARIANT`): default (CPU, minutes), smoke (seconds), paper (accelerators).
+The teacher comes from `teacher_workdir` (default `<workdir>/teacher`); if none has finished
+there, it is trained first with the matching variant of configs/imdb_teacher.py.
+"""
+
+import os
+
+from smat import config as common
+
+VARIANTS = ("default", "smoke", "paper")
+
+
+def student_config(arg, setup: str):
+    """Shared by imdb_static.py and imdb_learnable.py."""
+    v = common.variant(arg, VARIANTS)
+    here = os.path.dirname(os.path.abspath(__file__))
+    teacher = common.from_file(os.path.join(here, f"imdb_teacher.py:{v}"))
+    teacher.unlock()
+    c = common.student_base(teacher)
+    c.setup = setup
+    c.model = teacher.model.copy_and_resolve_references()  # student: fresh copy, same architecture
+    c.train.monitor = "val/simulability"
+    c.train.patience = 5
+    if v == "default":
+        # Pretrained students learn from a few hundred examples (random ones do not: see
+        # MEASUREMENTS.md); AdamW as in that reference, eps_root > 0 for the meta-gradient.
+        c.num_examples = 500.0
+        c.train.num_epochs = 5.0
+        c.train.eval_every_steps = 31  # about once per epoch (500 // 16 steps)
+        c.optim.update(learning_rate=5e-5, schedule="constant", eps_root=1e-12)
+        c.data.max_valid_examples = 0
+    elif v == "smoke":
+        c.num_examples = 64.0
+        c.train.num_steps = 12
+        c.train.eval_every_steps = 4
+        c.train.log_every_steps = 4
+        c.ckpt.every_steps = 4
+        c.data.max_valid_examples = 128
+        c.data.max_test_examples = 256
+        c.optim.update(learning_rate=1e-3, schedule="constant", eps_root=1e-12, warmup_steps=0)
+    elif v == "paper":
+        # The original student optimiser: SGD lr 5e-3, clip 5, weight decay 0.01.
+        c.num_examples = 500.0
+        c.train.num_epochs = 20.0
+        c.train.eval_every_steps = 32
+        c.optim.update(name="sgd", learning_rate=5e-3, schedule="constant", warmup_steps=0,
+                       grad_clip=5.0, weight_decay=0.01)
+    return c
+
+
+def get_config(arg: str | None = None):
+    return student_config(arg, "static_teacher")

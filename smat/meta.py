@@ -1,0 +1,132 @@
+"""The SMAT steps: a student update, and the meta-step that learns the teacher's explainer.
+
+One jitted function per training step (`static_step` or `learnable_step`), pure:
+`(state, batches) -> (state, metrics)`.
+
+The meta-step (learnable teacher), after the student's update θ → θ₁ on batch x:
+  1. simulate one more update of the student on x with the *same* optimizer (same optax
+     transformation and state): θ'(φ) = θ₁ + update(∇_θ L_in(θ₁, ψ₁; φ), opt_state₁);
+  2. outer loss: simulation CE of S_θ'(φ) on a batch x_v of the student-validation split,
+     against the teacher's predictions, with no explanations;
+  3. differentiate it with respect to φ through the simulated update (second order: reverse
+     over reverse) and update φ with the meta optimizer.
+φ influences θ' only through β·KL in L_in, so β = 0 gives a zero meta-gradient.
+"""
+
+# No `from __future__ import annotations`: clu reads the metric classes from annotations.
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+from clu import metrics as clu_metrics
+
+from smat.simulation import Simulation
+
+
+@flax.struct.dataclass
+class StudentState:
+    """params = {"model": θ, "explainer": ψ}; phi = teacher explainer params φ (frozen when
+    static); meta_opt_state = the meta optimizer's state (optax.EmptyState when static)."""
+
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+    phi: Any
+    meta_opt_state: Any
+
+
+@flax.struct.dataclass
+class StudentMetrics(clu_metrics.Collection):
+    loss: clu_metrics.Average.from_output("loss")
+    simulation_loss: clu_metrics.Average.from_output("simulation_loss")
+    explanation_kl: clu_metrics.Average.from_output("explanation_kl")
+    simulability: clu_metrics.Average.from_output("simulability")
+    grad_norm: clu_metrics.Average.from_output("grad_norm")
+    learning_rate: clu_metrics.LastValue.from_output("learning_rate")
+
+
+@flax.struct.dataclass
+class LearnableMetrics(clu_metrics.Collection):
+    # All fields spelled out: clu reads only the class's own annotations, not inherited ones.
+    loss: clu_metrics.Average.from_output("loss")
+    simulation_loss: clu_metrics.Average.from_output("simulation_loss")
+    explanation_kl: clu_metrics.Average.from_output("explanation_kl")
+    simulability: clu_metrics.Average.from_output("simulability")
+    grad_norm: clu_metrics.Average.from_output("grad_norm")
+    learning_rate: clu_metrics.LastValue.from_output("learning_rate")
+    meta_loss: clu_metrics.Average.from_output("meta_loss")
+    meta_grad_norm: clu_metrics.Average.from_output("meta_grad_norm")
+
+
+def student_update(sim: Simulation, tx, params, opt_state, phi, batch, rng):
+    """One optimizer step of the student on the inner loss; returns (params, opt_state, outputs)."""
+    (loss, aux), grads = jax.value_and_grad(sim.loss, has_aux=True)(params, phi, batch, rng)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    outputs = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+    outputs.setdefault("explanation_kl", jnp.zeros(()))
+    return optax.apply_updates(params, updates), opt_state, outputs
+
+
+def meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, valid_batch, rng):
+    """(outer loss, ∂ outer / ∂φ) through one simulated student update on `batch`."""
+
+    def outer(phi):
+        grads = jax.grad(lambda p: sim.loss(p, phi, batch, rng)[0])(params)
+        updates, _ = tx.update(grads, opt_state, params)
+        return sim.simulation_loss(optax.apply_updates(params, updates), valid_batch)
+
+    return jax.value_and_grad(outer)(phi)
+
+
+def static_step(state: StudentState, batch, *, sim: Simulation, tx, lr_schedule):
+    """A student step with a fixed teacher explainer (or none)."""
+    rng = jax.random.fold_in(state.rng, state.step)
+    params, opt_state, out = student_update(sim, tx, state.params, state.opt_state, state.phi,
+                                            batch, rng)
+    metrics = StudentMetrics.single_from_model_output(
+        learning_rate=lr_schedule(state.step), **out
+    )
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+def learnable_step(
+    state: StudentState, batch, valid_batch, *, sim: Simulation, tx, meta_tx, lr_schedule,
+    interval: int,
+):
+    """The student step fused with the meta-step (every `interval` steps) in one function."""
+    inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
+    params, opt_state, out = student_update(sim, tx, state.params, state.opt_state, state.phi,
+                                            batch, inner_rng)
+
+    def meta(phi, meta_opt_state):
+        loss, grads = meta_gradient(sim, tx, params, opt_state, phi, batch, valid_batch,
+                                    simulated_rng)
+        updates, meta_opt_state = meta_tx.update(grads, meta_opt_state, phi)
+        return optax.apply_updates(phi, updates), meta_opt_state, loss, optax.global_norm(grads)
+
+    def skip(phi, meta_opt_state):
+        return phi, meta_opt_state, jnp.zeros(()), jnp.zeros(())
+
+    is_meta = state.step % interval == 0
+    phi, meta_opt_state, meta_loss, meta_grad_norm = jax.lax.cond(
+        is_meta, meta, skip, state.phi, state.meta_opt_state
+    )
+    metrics = LearnableMetrics.single_from_model_output(
+        learning_rate=lr_schedule(state.step), meta_loss=meta_loss,
+        meta_grad_norm=meta_grad_norm, **out,
+    )
+    # Meta metrics average over the steps that took a meta-step only.
+    count = is_meta.astype(jnp.int32)
+    metrics = metrics.replace(
+        meta_loss=clu_metrics.Average(total=meta_loss * count, count=count),
+        meta_grad_norm=clu_metrics.Average(total=meta_grad_norm * count, count=count),
+    )
+    new_state = state.replace(
+        step=state.step + 1, params=params, opt_state=opt_state, phi=phi,
+        meta_opt_state=meta_opt_state,
+    )
+    return new_state, metrics

@@ -1,0 +1,85 @@
+"""The student's objective: simulate the teacher, helped by the teacher's explanations.
+
+L_in(θ, ψ; φ) = CE(S_θ(x), argmax T(x)) + β · KL(E_T^φ(x) ‖ E_S^ψ(x)): the targets are the
+teacher's predictions (cached per example), never the gold labels; the KL sums over tokens
+(padding has probability 0 in both) with probabilities clipped at 1e-7 before the log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from smat.trainers.common import cross_entropy, weighted_mean
+
+CLIP = 1e-7
+
+
+def explanation_kl(teacher: jax.Array, student: jax.Array) -> jax.Array:
+    """Per-example KL(teacher ‖ student) over tokens, [batch, tokens] -> [batch]."""
+    log_ratio = jnp.log(jnp.maximum(teacher, CLIP)) - jnp.log(jnp.maximum(student, CLIP))
+    return jnp.sum(teacher * log_ratio, axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Simulation:
+    """A student learning to simulate a (cached) teacher.
+
+    Attributes:
+      apply_fn: the student module's apply.
+      teacher_explainer: explainer of the teacher (params φ), or None for no explanation.
+      student_explainer: the student's attention explainer (params ψ), or None.
+      beta: weight of the explanation loss (0: the "no explanation" baseline).
+    """
+
+    apply_fn: Callable
+    teacher_explainer: Any | None
+    student_explainer: Any | None
+    beta: float
+
+    @property
+    def explains(self) -> bool:
+        return self.beta > 0 and self.teacher_explainer is not None
+
+    def teacher_explanation(self, phi, batch) -> jax.Array:
+        return self.teacher_explainer.explain(
+            phi, batch["teacher_features"], batch["attention_mask"]
+        )
+
+    def loss(self, params, phi, batch, rng) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Inner (student training) loss with dropout; params = {"model": θ, "explainer": ψ}."""
+        mask, w = batch["attention_mask"], batch["weight"]
+        out = self.apply_fn(
+            {"params": params["model"]},
+            batch["input_ids"],
+            mask,
+            deterministic=False,
+            rngs={"dropout": rng},
+        )
+        target = jnp.argmax(batch["teacher_logits"], -1)
+        ce = weighted_mean(cross_entropy(out.logits, target), w)
+        aux = {
+            "simulation_loss": ce,
+            "simulability": weighted_mean((jnp.argmax(out.logits, -1) == target), w),
+        }
+        if not self.explains:
+            return ce, aux
+        ex = self.student_explainer
+        student = ex.explain(
+            params["explainer"], ex.features(out.encoder.attention_logits, mask), mask
+        )
+        kl = weighted_mean(explanation_kl(self.teacher_explanation(phi, batch), student), w)
+        aux["explanation_kl"] = kl
+        return ce + self.beta * kl, aux
+
+    def simulation_loss(self, params, batch) -> jax.Array:
+        """Outer loss: CE against the teacher's predictions, no dropout, no explanations."""
+        logits = self.apply_fn(
+            {"params": params["model"]}, batch["input_ids"], batch["attention_mask"]
+        ).logits
+        target = jnp.argmax(batch["teacher_logits"], -1)
+        return weighted_mean(cross_entropy(logits, target), batch["weight"])

@@ -1,0 +1,81 @@
+"""A frozen teacher for the student setups: trained on demand, loaded, outputs cached.
+
+The teacher's logits and explainer features are deterministic (no dropout), so they are
+computed once per example and stored next to the student's data; no training step runs a
+teacher forward pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from smat import checkpointing
+from smat import data as data_lib
+from smat import sharding
+from smat.errors import ConfigError
+
+# Data fields a student must share with its teacher: same examples, same tokens.
+SHARED_DATA_FIELDS = ("name", "source", "text_column", "label_column", "max_length", "split")
+
+
+def ensure_trained(teacher_config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Trains (or resumes) the teacher in `workdir` unless it has finished; returns its summary."""
+    from smat.trainers.no_teacher import NoTeacherTrainer
+
+    summary_path = os.path.join(workdir, "summary.json")
+    if os.path.isfile(summary_path):
+        return checkpointing.read_json(summary_path)
+    if jax.process_index() == 0:
+        print(f"no finished teacher in {workdir}: training it first", flush=True)
+    return NoTeacherTrainer(teacher_config, workdir).fit()
+
+
+def check_same_data(student: ml_collections.ConfigDict, teacher: dict[str, Any], where: str):
+    """Raises ConfigError unless the student's data fields equal the teacher's."""
+    for field in SHARED_DATA_FIELDS:
+        mine = student.data[field]
+        mine = mine.to_dict() if hasattr(mine, "to_dict") else mine
+        theirs = teacher["data"][field]
+        if mine != theirs:
+            raise ConfigError(
+                f"data.{field}={mine!r} differs from the teacher's ({theirs!r}, in {where}); "
+                "students must see the teacher's examples and tokens: set "
+                f"--config.data.{field} to the teacher's value"
+            )
+
+
+def cache_outputs(
+    dataset: data_lib.ArrayDataset,
+    apply_fn,
+    params,
+    explainer,
+    batch_size: int,
+    mesh,
+) -> data_lib.ArrayDataset:
+    """The dataset plus `teacher_logits` (and `teacher_features` if `explainer` is given)."""
+
+    def run(params, batch):
+        logits = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"]).logits
+        if explainer is None:
+            return logits, None
+        return logits, explainer.compute(apply_fn, params, batch)
+
+    repl = sharding.replicated(mesh)
+    step = jax.jit(functools.partial(run), out_shardings=repl)
+    logits, features = [], []
+    for batch in data_lib.eval_batches(dataset, batch_size):
+        lg, ft = step(params, sharding.put_batch(batch, mesh))
+        logits.append(np.asarray(lg))
+        if ft is not None:
+            features.append(np.asarray(ft))
+    arrays = dict(dataset.arrays)
+    arrays["teacher_logits"] = np.concatenate(logits)[: len(dataset)]
+    if features:
+        arrays["teacher_features"] = np.concatenate(features)[: len(dataset)]
+    return data_lib.ArrayDataset(arrays)

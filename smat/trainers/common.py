@@ -1,0 +1,57 @@
+"""Pieces every setup shares: cross-entropy, parameter init on the mesh, evaluation loops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from smat import data as data_lib
+from smat import models, sharding
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Per-example softmax cross-entropy with integer labels (in float32)."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+
+
+def weighted_mean(values: jax.Array, weight: jax.Array) -> jax.Array:
+    return jnp.sum(values * weight) / jnp.sum(weight)
+
+
+def cap(dataset: data_lib.ArrayDataset, n: int) -> data_lib.ArrayDataset:
+    """The first `n` examples (0: all); splits are stratified, so a prefix is too."""
+    return dataset if not n or n >= len(dataset) else dataset.take(np.arange(n))
+
+
+def init_params(built: models.BuiltModel, example_ids: np.ndarray, rng: jax.Array, mesh) -> Any:
+    """Random init (+ pretrained overlay), replicated on the mesh."""
+    repl = sharding.replicated(mesh)
+    module = built.module
+
+    def init(key):
+        ids = jnp.asarray(example_ids[:1])
+        return module.init(key, ids, jnp.ones_like(ids))["params"]
+
+    params = jax.jit(init, out_shardings=repl)(rng)
+    return jax.device_put(models.overlay_pretrained(params, built), repl)
+
+
+def run_eval(
+    eval_step: Callable, params: Any, dataset: data_lib.ArrayDataset, batch_size: int, mesh
+) -> tuple[dict[str, float], np.ndarray]:
+    """Runs a jitted `eval_step(params, batch) -> (clu metrics, logits)` over a whole dataset.
+
+    Returns the computed metrics and the logits of every example, in dataset order.
+    """
+    acc, logits = None, []
+    for batch in data_lib.eval_batches(dataset, batch_size):
+        m, batch_logits = eval_step(params, sharding.put_batch(batch, mesh))
+        acc = m if acc is None else acc.merge(m)
+        logits.append(np.asarray(batch_logits))
+    metrics = {k: float(v) for k, v in acc.compute().items()}
+    return metrics, np.concatenate(logits)[: len(dataset)]

@@ -1,0 +1,258 @@
+"""Setups `static_teacher` and `learnable_teacher`: a student learns to simulate a teacher.
+
+Both load (or first train) the teacher, cache its predictions and explainer features on the
+student's examples, and train a student on `num_examples` of them; the learnable teacher also
+updates the teacher explainer with the meta-step of `smat.meta` in the same jitted function.
+Selection and early stopping use validation simulability (agreement with the teacher).
+"""
+
+# No `from __future__ import annotations`: clu reads the metric classes from annotations.
+
+import functools
+import math
+import os
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from clu import metrics as clu_metrics
+
+from smat import checkpointing, explainers, meta, models, optim, sharding, teacher
+from smat import data as data_lib
+from smat.errors import ConfigError
+from smat.simulation import Simulation
+from smat.trainers.base import Trainer
+from smat.trainers.common import cap, cross_entropy, init_params, run_eval
+
+
+@flax.struct.dataclass
+class SimulationEvalMetrics(clu_metrics.Collection):
+    simulability: clu_metrics.Average.from_output("simulability")
+    loss: clu_metrics.Average.from_output("loss")
+    accuracy: clu_metrics.Average.from_output("accuracy")
+
+
+def eval_step(params, batch, *, apply_fn):
+    """Agreement with the teacher (simulability), CE to its predictions, accuracy to gold."""
+    logits = apply_fn(
+        {"params": params["model"]}, batch["input_ids"], batch["attention_mask"]
+    ).logits
+    target = jnp.argmax(batch["teacher_logits"], -1)
+    pred = jnp.argmax(logits, -1)
+    metrics = SimulationEvalMetrics.single_from_model_output(
+        simulability=(pred == target).astype(jnp.float32),
+        loss=cross_entropy(logits, target),
+        accuracy=(pred == batch["label"]).astype(jnp.float32),
+        mask=batch["weight"],
+    )
+    return metrics, logits
+
+
+def num_student_examples(num_examples: float, pool: int) -> int:
+    """A count (>= 1) or a fraction (< 1) of the pool, as a count."""
+    n = int(round(num_examples * pool)) if num_examples < 1 else int(num_examples)
+    if n > pool:
+        raise ConfigError(f"num_examples={num_examples:g} exceeds the student_train pool ({pool})")
+    return max(n, 1)
+
+
+class StaticTeacherTrainer(Trainer):
+    """A student trained on the teacher's predictions, with a fixed teacher explainer (or none)."""
+
+    eval_metrics = ("val/simulability", "val/loss", "val/accuracy")
+    learnable = False
+
+    @property
+    def teacher_workdir(self) -> str:
+        return os.path.abspath(self.config.teacher_workdir or os.path.join(self.workdir, "teacher"))
+
+    def fit(self) -> dict[str, Any]:
+        if not os.path.isfile(self._path("summary.json")):
+            summary = teacher.ensure_trained(self.config.teacher, self.teacher_workdir)
+            if summary["status"] != "finished":
+                return summary  # interrupted while training the teacher: resume both later
+        return super().fit()
+
+    # ----- setup ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        c = self.config
+        t_module, t_params, tokenizer_file, t_config = checkpointing.load_trained_model(
+            self.teacher_workdir
+        )
+        teacher.check_same_data(c, t_config, self.teacher_workdir)
+        self.data = data_lib.load(c, tokenizer_file=tokenizer_file)
+        pool = self.data.splits["student_train"]
+        n = num_student_examples(c.num_examples, len(pool))
+        if n < c.train.batch_size:
+            raise ConfigError(
+                f"num_examples={n} is smaller than train.batch_size={c.train.batch_size}"
+            )
+        self.teacher_explainer = (
+            explainers.build(c.teacher_explainer, learnable=self.learnable) if c.beta > 0 else None
+        )
+        self.student_explainer = (
+            explainers.build(c.student_explainer, learnable=True)
+            if self.teacher_explainer is not None
+            else None
+        )
+        t_params = jax.device_put(t_params, sharding.replicated(self.mesh))
+        cache = functools.partial(
+            teacher.cache_outputs,
+            apply_fn=t_module.apply,
+            params=t_params,
+            batch_size=c.train.eval_batch_size,
+            mesh=self.mesh,
+        )
+        self.train_set = cache(cap(pool, n), explainer=self.teacher_explainer)
+        self.valid_set = cache(
+            cap(self.data.splits["student_valid"], c.data.max_valid_examples), explainer=None
+        )
+        self.test_set = cache(
+            cap(self.data.splits["student_test"], c.data.max_test_examples), explainer=None
+        )
+        self.model = models.build_model(c.model, self.data.num_classes, self.data.vocab_size)
+        self.batches = data_lib.TrainBatches(self.train_set, c.train.batch_size, c.seed)
+        self.total_steps = c.train.num_steps or math.ceil(
+            c.train.num_epochs * self.batches.steps_per_epoch
+        )
+        self.sim = Simulation(
+            self.model.module.apply, self.teacher_explainer, self.student_explainer, c.beta
+        )
+        tx = optim.make(c.optim, self.total_steps)
+        meta_tx = optim.make(c.meta.optim, self.total_steps) if self.learnable else None
+        self.state = self._init_state(tx, meta_tx, t_module.encoder_cfg)
+        state_sh = jax.tree.map(lambda x: x.sharding, self.state)
+        batch_sh = sharding.batch_sharding(self.mesh)
+        repl = sharding.replicated(self.mesh)
+        self.train_step = jax.jit(
+            self._step_fn(tx, meta_tx),
+            in_shardings=(state_sh, batch_sh),
+            out_shardings=(state_sh, repl),
+            donate_argnums=0,
+        )
+        self.eval_step = jax.jit(
+            functools.partial(eval_step, apply_fn=self.model.module.apply),
+            in_shardings=(state_sh.params, batch_sh),
+            out_shardings=(repl, repl),
+        )
+
+    def _step_fn(self, tx, meta_tx):
+        lr = optim.schedule(self.config.optim, self.total_steps)
+        step = functools.partial(meta.static_step, sim=self.sim, tx=tx, lr_schedule=lr)
+        return lambda state, batches: step(state, batches["train"])
+
+    def _init_state(self, tx, meta_tx, teacher_cfg) -> meta.StudentState:
+        c = self.config
+        init_rng, train_rng = jax.random.split(jax.random.PRNGKey(c.seed))
+        student_cfg = self.model.module.encoder_cfg
+        params = {
+            "model": init_params(self.model, self.train_set.arrays["input_ids"], init_rng, self.mesh),
+            "explainer": self._explainer_params(
+                self.student_explainer, student_cfg.num_layers, student_cfg.num_heads
+            ),
+        }
+        phi = self._explainer_params(
+            self.teacher_explainer, teacher_cfg.num_layers, teacher_cfg.num_heads
+        )
+        repl = sharding.replicated(self.mesh)
+        state = meta.StudentState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=jax.jit(tx.init, out_shardings=repl)(params),
+            rng=train_rng,
+            phi=phi,
+            meta_opt_state=meta_tx.init(phi) if meta_tx else optax.EmptyState(),
+        )
+        return jax.device_put(state, repl)
+
+    @staticmethod
+    def _explainer_params(explainer, num_layers: int, num_heads: int):
+        # A zero-size array stands for "no parameters", so every state has the same pytree
+        # structure whatever the explainer (Orbax restores onto it leaf by leaf).
+        params = explainer.init(num_layers, num_heads) if explainer is not None else {}
+        return params or {"none": jnp.zeros((0,), jnp.float32)}
+
+    # ----- loop parts ----------------------------------------------------------------------
+    def next_batch(self, step: int):
+        return {"train": self.batches.batch(step)}
+
+    def evaluate(self) -> dict[str, float]:
+        metrics, _ = run_eval(
+            self.eval_step, self.state.params, self.valid_set, self.config.train.eval_batch_size,
+            self.mesh,
+        )
+        return {f"val/{k}": v for k, v in metrics.items()}
+
+    def best_params(self):
+        return {"params": self.state.params, "phi": self.state.phi}
+
+    def head_weights(self, phi) -> np.ndarray | None:
+        """The teacher explainer's normalised [layers, heads] weights (attention only)."""
+        if not isinstance(self.teacher_explainer, explainers.AttentionExplainer):
+            return None
+        return np.asarray(self.teacher_explainer.head_weights(phi))
+
+    def eval_images(self) -> dict[str, np.ndarray]:
+        w = self.head_weights(self.state.phi) if self.learnable else None
+        if w is None:
+            return {}
+        return {"teacher_explainer/head_weights": w / max(float(w.max()), 1e-12)}
+
+    def test(self, best) -> dict[str, Any]:
+        c = self.config
+        metrics, logits = run_eval(
+            self.eval_step, best["params"], self.test_set, c.train.eval_batch_size, self.mesh
+        )
+        a = self.test_set.arrays
+        teacher_pred = a["teacher_logits"].argmax(-1)
+        summary = {f"test/{k}": v for k, v in metrics.items()}
+        summary["test/teacher_accuracy"] = float(np.mean(teacher_pred == a["label"]))
+        summary["test/examples"] = len(self.test_set)
+        summary["num_examples"] = len(self.train_set)
+        summary["teacher_workdir"] = self.teacher_workdir
+        weights = self.head_weights(best["phi"])
+        if jax.process_index() == 0:
+            np.savez(
+                self._path("test_predictions.npz"),
+                index=a["index"], label=a["label"], teacher_logits=a["teacher_logits"],
+                student_logits=logits,
+            )
+            if weights is not None:
+                np.save(self._path("teacher_head_weights.npy"), weights)
+        if weights is not None:
+            order = np.argsort(-weights, axis=None)[:6]
+            summary["teacher_heads"] = ", ".join(
+                f"L{i // weights.shape[1]}H{i % weights.shape[1]}:{weights.flat[i]:.3f}"
+                for i in order
+                if weights.flat[i] > 0
+            )
+        return summary
+
+
+class LearnableTeacherTrainer(StaticTeacherTrainer):
+    """SMAT: the student and the teacher's explainer are trained jointly (the meta-step)."""
+
+    learnable = True
+
+    def setup(self) -> None:
+        super().setup()
+        c = self.config
+        # The outer loss draws its batches from the student-validation split.
+        self.valid_batches = data_lib.TrainBatches(self.valid_set, c.train.batch_size, c.seed + 1)
+
+    def _step_fn(self, tx, meta_tx):
+        step = functools.partial(
+            meta.learnable_step,
+            sim=self.sim,
+            tx=tx,
+            meta_tx=meta_tx,
+            lr_schedule=optim.schedule(self.config.optim, self.total_steps),
+            interval=self.config.meta.interval,
+        )
+        return lambda state, batches: step(state, batches["train"], batches["valid"])
+
+    def next_batch(self, step: int):
+        return {"train": self.batches.batch(step), "valid": self.valid_batches.batch(step)}
