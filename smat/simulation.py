@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from smat.trainers.common import cross_entropy, weighted_mean
+from smat.losses import cross_entropy, weighted_mean
 
 CLIP = 1e-7
 

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from smat.explainers.normalizers import normalize
+from smat.models.encoder import upcast
 
 HEAD_NORMS = ("sparsemax", "softmax", "entmax15", "none")
 
@@ -53,9 +54,10 @@ class AttentionExplainer:
         if self.query == "cls":
             rows = logits[:, :, :, 0]
         else:
-            w = mask.astype(jnp.float32)
+            logits = upcast(logits)
+            w = mask.astype(logits.dtype)
             w = w / jnp.sum(w, -1, keepdims=True)
-            rows = jnp.einsum("lbhqk,bq->lbhk", logits.astype(jnp.float32), w)
+            rows = jnp.einsum("lbhqk,bq->lbhk", logits, w)
         return jnp.transpose(rows, (1, 0, 2, 3))
 
     def init(self, num_layers: int, num_heads: int) -> dict[str, jax.Array]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from smat.models.encoder import upcast
+
 # Masked scores: finite, so that sums and mixes of masked positions never produce inf or NaN.
 MASKED = -1e9
 
@@ -74,5 +76,5 @@ def normalize(name: str, scores: jax.Array, mask: jax.Array | None = None) -> ja
         raise ValueError(f"normalizer {name!r} unknown; known: {', '.join(NORMALIZERS)}")
     if mask is not None:
         scores = jnp.where(mask.astype(bool), scores, MASKED)
-    p = NORMALIZERS[name](scores.astype(jnp.float32))
+    p = NORMALIZERS[name](upcast(scores))
     return p if mask is None else jnp.where(mask.astype(bool), p, 0.0)

@@ -7,7 +7,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from smat.models.encoder import Encoder, EncoderConfig, EncoderOutput
+from smat.models.encoder import Encoder, EncoderConfig, EncoderOutput, upcast
 
 
 @flax.struct.dataclass
@@ -75,5 +75,5 @@ class TextClassifier(nn.Module):
             self.num_classes,
             kernel_init=nn.initializers.normal(self.encoder_cfg.initializer_range),
             name="classifier",
-        )(pooled.astype(jnp.float32))
+        )(upcast(pooled))
         return ClassifierOutput(logits=logits, encoder=enc)

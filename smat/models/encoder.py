@@ -18,6 +18,11 @@ import jax.numpy as jnp
 # positions and heads, and -inf or finfo.min would turn those sums into inf/NaN.
 MASK_VALUE = -1e9
 
+def upcast(x: jax.Array) -> jax.Array:
+    """At least float32: bf16 activations are upcast for softmaxes and losses; float64 stays."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 ACTIVATIONS = {
     "gelu": lambda x: nn.gelu(x, approximate=False),
     "gelu_new": lambda x: nn.gelu(x, approximate=True),
@@ -134,7 +139,7 @@ class SelfAttention(nn.Module):
         logits = jnp.where(key_mask[:, None, None, :], logits, MASK_VALUE)
         # Softmax in float32 for bf16 runs; dropout acts on probabilities only, never on logits,
         # so padding stays masked in training.
-        probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+        probs = jax.nn.softmax(upcast(logits), axis=-1)
         dropped = nn.Dropout(cfg.attention_dropout_rate)(probs, deterministic=deterministic)
         context = jnp.einsum("bhqk,bkhd->bqhd", dropped.astype(v.dtype), v)
         return context.reshape(x.shape), logits, probs

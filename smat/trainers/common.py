@@ -1,4 +1,4 @@
-"""Pieces every setup shares: cross-entropy, parameter init on the mesh, evaluation loops."""
+"""Pieces every setup shares: parameter init on the mesh, subsets, evaluation loops."""
 
 from __future__ import annotations
 
@@ -8,19 +8,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from smat import data as data_lib
 from smat import models, sharding
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-example softmax cross-entropy with integer labels (in float32)."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
-
-
-def weighted_mean(values: jax.Array, weight: jax.Array) -> jax.Array:
-    return jnp.sum(values * weight) / jnp.sum(weight)
 
 
 def cap(dataset: data_lib.ArrayDataset, n: int) -> data_lib.ArrayDataset:

@@ -17,7 +17,8 @@ from clu import metrics as clu_metrics
 from smat import data as data_lib
 from smat import checkpointing, models, optim, sharding
 from smat.errors import ConfigError
-from smat.trainers.common import cap, cross_entropy, init_params, run_eval
+from smat.losses import cross_entropy
+from smat.trainers.common import cap, init_params, run_eval
 from smat.trainers.base import Trainer
 
 

@@ -25,7 +25,8 @@ from smat import data as data_lib
 from smat.errors import ConfigError
 from smat.simulation import Simulation
 from smat.trainers.base import Trainer
-from smat.trainers.common import cap, cross_entropy, init_params, run_eval
+from smat.losses import cross_entropy
+from smat.trainers.common import cap, init_params, run_eval
 
 
 @flax.struct.dataclass
