@@ -114,5 +114,6 @@ def test_phi_reaches_the_student_only_through_the_explanation_loss():
     assert aux_a["simulation_loss"] == aux_b["simulation_loss"]
     assert aux_a["explanation_kl"] != aux_b["explanation_kl"]
     np.testing.assert_allclose(
-        loss_a - 5.0 * aux_a["explanation_kl"], aux_a["simulation_loss"], rtol=1e-12
+        float(loss_a) - 5.0 * float(aux_a["explanation_kl"]), float(aux_a["simulation_loss"]),
+        rtol=1e-12,
     )
