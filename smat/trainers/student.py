@@ -171,10 +171,11 @@ class StaticTeacherTrainer(Trainer):
 
     @staticmethod
     def _explainer_params(explainer, num_layers: int, num_heads: int):
-        # A zero-size array stands for "no parameters", so every state has the same pytree
-        # structure whatever the explainer (Orbax restores onto it leaf by leaf).
+        # A scalar stands for "no parameters", so every state has the same pytree structure
+        # whatever the explainer (Orbax restores onto it leaf by leaf, and refuses empty arrays).
+        # It gets zero gradients and no weight decay (ndim 0), so it stays 0.
         params = explainer.init(num_layers, num_heads) if explainer is not None else {}
-        return params or {"none": jnp.zeros((0,), jnp.float32)}
+        return params or {"none": jnp.zeros((), jnp.float32)}
 
     # ----- loop parts ----------------------------------------------------------------------
     def next_batch(self, step: int):

@@ -1,0 +1,134 @@
+"""Student setups end to end on the smoke configs: teacher on demand, learning, resume, API."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import smat
+from smat import config as config_lib
+from smat.callbacks import Callback
+from smat.errors import ConfigError
+from smat.trainers import LearnableTeacherTrainer, StaticTeacherTrainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(name, cache_dir, **overrides):
+    c = config_lib.from_file(os.path.join(REPO, "configs", f"{name}.py:smoke"))
+    c.data.cache_dir = cache_dir
+    c.teacher.data.cache_dir = cache_dir
+    c.progress = False
+    c.teacher.progress = False
+    for key, value in overrides.items():
+        node = c
+        *path, last = key.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return c
+
+
+@pytest.fixture(scope="module")
+def smat_run(tmp_path_factory, cache_dir):
+    """SMAT on the smoke config with no teacher_workdir: the teacher is trained first."""
+    c = _config("imdb_learnable", cache_dir)
+    workdir = str(tmp_path_factory.mktemp("smat"))
+    return c, workdir, LearnableTeacherTrainer(c, workdir).fit()
+
+
+def _predictions(workdir):
+    with np.load(os.path.join(workdir, "test_predictions.npz")) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_learnable_run_trains_its_teacher_then_learns_the_explainer(smat_run):
+    _, workdir, summary = smat_run
+    assert summary["status"] == "finished" and summary["steps"] == 12
+    teacher = os.path.join(workdir, "teacher")
+    assert os.path.isfile(os.path.join(teacher, "summary.json"))
+    assert summary["teacher_workdir"] == teacher
+    # The student agrees with the teacher well above chance on 256 held-out reviews.
+    assert summary["test/simulability"] > 0.6
+    preds = _predictions(workdir)
+    agree = np.mean(preds["student_logits"].argmax(-1) == preds["teacher_logits"].argmax(-1))
+    assert agree == pytest.approx(summary["test/simulability"], abs=1e-6)
+    weights = np.load(os.path.join(workdir, "teacher_head_weights.npy"))
+    assert weights.shape == (1, 12) and abs(weights.sum() - 1) < 1e-5
+    assert np.ptp(weights) > 1e-4  # the meta-step moved the head weights away from uniform
+    events = EventAccumulator(workdir)
+    events.Reload()
+    assert "train/meta_loss" in events.Tags()["scalars"]
+    assert "teacher_explainer/head_weights" in events.Tags()["images"]
+
+
+def test_learnable_sigterm_then_resume_is_bit_identical(smat_run, tmp_path, cache_dir):
+    _, ref_dir, ref = smat_run
+    c = _config("imdb_learnable", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"))
+
+    class StopAt(Callback):
+        def on_step_end(self, trainer, step):
+            if step == 6:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    trainer = LearnableTeacherTrainer(c, str(tmp_path))
+    trainer.callbacks.append(StopAt())
+    assert trainer.fit()["status"] == "interrupted"
+    done = LearnableTeacherTrainer(c, str(tmp_path)).fit()
+    for key in ("best_step", "test/simulability", "test/loss", "teacher_heads"):
+        assert done[key] == ref[key], key
+    np.testing.assert_array_equal(
+        _predictions(tmp_path)["student_logits"], _predictions(ref_dir)["student_logits"]
+    )
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "teacher_head_weights.npy"),
+        np.load(os.path.join(ref_dir, "teacher_head_weights.npy")),
+    )
+
+
+@pytest.mark.parametrize(
+    "name, beta", [("attention", 5.0), ("integrated_gradients", 0.2), ("none", 0.0)]
+)
+def test_static_students(smat_run, tmp_path, cache_dir, name, beta):
+    _, ref_dir, _ = smat_run
+    c = _config("imdb_static", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"),
+                beta=beta)
+    c.teacher_explainer.name = name
+    c.teacher_explainer.ig_steps = 4
+    summary = StaticTeacherTrainer(c, str(tmp_path)).fit()
+    assert summary["status"] == "finished"
+    assert summary["test/simulability"] > 0.6
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    kl = [e.value for e in events.Scalars("train/explanation_kl")]
+    assert (max(kl) > 0) == (name != "none")
+
+
+def test_student_data_must_match_the_teacher(smat_run, tmp_path, cache_dir):
+    _, ref_dir, _ = smat_run
+    c = _config("imdb_static", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"))
+    c.data.max_length = 32
+    with pytest.raises(ConfigError, match="data.max_length=32 differs from the teacher's"):
+        StaticTeacherTrainer(c, str(tmp_path)).fit()
+
+
+def test_learnable_config_errors(cache_dir, tmp_path):
+    c = _config("imdb_learnable", cache_dir)
+    c.optim.eps_root = 0.0
+    with pytest.raises(ConfigError, match="optim.eps_root > 0"):
+        LearnableTeacherTrainer(c, str(tmp_path))
+    c = _config("imdb_learnable", cache_dir, beta=0.0)
+    with pytest.raises(ConfigError, match="needs beta > 0"):
+        LearnableTeacherTrainer(c, str(tmp_path))
+
+
+def test_learned_teacher_explainer_explains_new_text_in_two_lines(smat_run):
+    _, workdir, _ = smat_run
+    explain = smat.load_teacher_explainer(workdir)
+    out = explain(["A truly wonderful film!", "boring <br /> plot"])
+    assert [t for t, _ in out[0]][:2] == ["[CLS]", "a"] and out[0][-1][0] == "[SEP]"
+    for tokens in out:
+        assert abs(sum(s for _, s in tokens) - 1) < 1e-5
+        assert all(s >= 0 for _, s in tokens)
