@@ -1,6 +1,6 @@
 """Command-line entry point.
 
-  python -m smat.main --config=configs/imdb_teacher.py[:variant] --workdir=runs/imdb/teacher \
+  python -m smat.main --config=configs/imdb_learnable.py[:variant] [--workdir=runs/imdb/smat] \
       [--config.field=value ...]
 
 Builds the trainer named by `config.setup` and trains to the end; run again with the same
@@ -20,8 +20,19 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, optionally with a :variant (e.g. :smoke).", lock_config=True
 )
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
-flags.mark_flags_as_required(["config", "workdir"])
+_WORKDIR = flags.DEFINE_string(
+    "workdir",
+    None,
+    "Directory for checkpoints, logs and results (default: runs/<config name>[_<variant>]).",
+)
+flags.mark_flags_as_required(["config"])
+
+
+def default_workdir(config_spec: str) -> str:
+    """runs/imdb_learnable for configs/imdb_learnable.py, runs/imdb_learnable_smoke for :smoke."""
+    path, _, variant = config_spec.partition(":")
+    name = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join("runs", f"{name}_{variant}" if variant else name)
 
 
 def _override_problem(argv: list[str]) -> str | None:
@@ -85,8 +96,11 @@ def main(argv: list[str]) -> None:
     from smat.trainers import TRAINERS
 
     config = _CONFIG.value
+    workdir = _WORKDIR.value or default_workdir(
+        config_flags.get_config_filename(flags.FLAGS["config"])
+    )
     try:
-        trainer = TRAINERS.get(config.setup)(config, _WORKDIR.value)
+        trainer = TRAINERS.get(config.setup)(config, workdir)
         summary = trainer.fit()
     except KeyError as e:
         sys.exit(f"config error: setup: {e.args[0]}")

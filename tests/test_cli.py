@@ -75,3 +75,12 @@ def test_random_init_without_tokenizer_is_explained(smoke_config, tmp_path):
     smoke_config.model.num_layers = 1
     with pytest.raises(ConfigError, match="needs a tokenizer"):
         NoTeacherTrainer(smoke_config, str(tmp_path)).fit()
+
+
+def test_default_workdir_is_named_after_the_config():
+    from smat.main import default_workdir
+
+    assert default_workdir("configs/imdb_learnable.py") == os.path.join("runs", "imdb_learnable")
+    assert default_workdir("configs/imdb_teacher.py:smoke") == os.path.join(
+        "runs", "imdb_teacher_smoke"
+    )

@@ -132,3 +132,54 @@ def test_learned_teacher_explainer_explains_new_text_in_two_lines(smat_run):
     for tokens in out:
         assert abs(sum(s for _, s in tokens) - 1) < 1e-5
         assert all(s >= 0 for _, s in tokens)
+
+
+SHARDED = """
+import json, os, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+import jax, numpy as np
+from smat import config as config_lib, sharding
+from smat.trainers import LearnableTeacherTrainer
+
+cache_dir, teacher, out_dir = sys.argv[1:4]
+runs = {}
+for n in (1, 8):
+    c = config_lib.from_file("configs/imdb_learnable.py:smoke")
+    c.data.cache_dir = cache_dir
+    c.teacher_workdir = teacher
+    c.mesh.data = n
+    t = LearnableTeacherTrainer(c, os.path.join(out_dir, str(n)))
+    t.setup()
+    with t.mesh:
+        for step in range(2):
+            batch = sharding.put_batch(t.next_batch(step), t.mesh)
+            t.state, m = t.train_step(t.state, batch)
+    runs[n] = {
+        "leaves": [np.asarray(x) for x in jax.tree.leaves((t.state.params, t.state.phi))],
+        "meta_loss": float(m.compute()["meta_loss"]),
+        "shards": len(batch["train"]["input_ids"].sharding.device_set),
+    }
+diff = max(float(np.max(np.abs(a - b))) for a, b in zip(runs[1]["leaves"], runs[8]["leaves"]))
+phi_moved = float(np.ptp(runs[8]["leaves"][-1]))
+print(json.dumps({"diff": diff, "phi_moved": phi_moved, "shards": runs[8]["shards"],
+                  "meta_loss": [runs[1]["meta_loss"], runs[8]["meta_loss"]]}))
+"""
+
+
+def test_learnable_step_on_8_devices_matches_1_device(smat_run, tmp_path, cache_dir):
+    import json
+    import subprocess
+    import sys
+
+    _, ref_dir, _ = smat_run
+    proc = subprocess.run(
+        [sys.executable, "-c", SHARDED, cache_dir, os.path.join(ref_dir, "teacher"),
+         str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["shards"] == 8
+    assert out["phi_moved"] > 0  # two meta-steps changed the teacher explainer
+    assert out["diff"] < 1e-5, out
+    assert abs(out["meta_loss"][0] - out["meta_loss"][1]) < 1e-5
