@@ -50,8 +50,14 @@ def student_config(arg, setup: str):
         c.num_examples = 500.0
         c.train.num_epochs = 20.0
         c.train.eval_every_steps = 32
-        c.optim.update(name="sgd", learning_rate=5e-3, schedule="constant", warmup_steps=0,
-                       grad_clip=5.0, weight_decay=0.01)
+        c.optim.update(
+            name="sgd",
+            learning_rate=5e-3,
+            schedule="constant",
+            warmup_steps=0,
+            grad_clip=5.0,
+            weight_decay=0.01,
+        )
     return c
 
 

@@ -75,7 +75,7 @@ def main() -> None:
         )
     learned = [r.get("teacher_heads", "") for r in results["learned_attention"]]
     lines += ["", "Learned teacher heads (top weights) per seed:", ""]
-    lines += [f"- seed {s}: {h}" for s, h in zip(seeds, learned)]
+    lines += [f"- seed {s}: {h}" for s, h in zip(seeds, learned, strict=True)]
     lines += ["", f"Total wall time of this invocation: {time.time() - start:.0f} s."]
     text = "\n".join(lines)
     print(text)

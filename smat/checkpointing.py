@@ -62,7 +62,9 @@ class Checkpointer:
             return
         self.latest.save(
             step,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
         )
 
     def restore_latest(self, like_state: Any) -> tuple[Any, dict[str, Any], int]:
@@ -84,7 +86,9 @@ class Checkpointer:
     def save_best(self, step: int, params: Any, meta: dict[str, Any]) -> None:
         self.best.save(
             step,
-            args=ocp.args.Composite(params=ocp.args.StandardSave(params), meta=ocp.args.JsonSave(meta)),
+            args=ocp.args.Composite(
+                params=ocp.args.StandardSave(params), meta=ocp.args.JsonSave(meta)
+            ),
             force=True,
         )
 
@@ -146,7 +150,9 @@ def load_trained_model(workdir: str):
     try:
         params, _ = ckpt.restore_best()
     except FileNotFoundError:
-        raise ConfigError(f"{workdir!r} has no best checkpoint yet; let the run evaluate once") from None
+        raise ConfigError(
+            f"{workdir!r} has no best checkpoint yet; let the run evaluate once"
+        ) from None
     finally:
         ckpt.close()
     module = module_from_description(info["model"])

@@ -40,8 +40,8 @@ def base() -> ml_collections.ConfigDict:
     c.data.split.student_valid = 1250
     c.data.split.student_train = 8750
     c.data.split.teacher_valid = 1250
-    # Use only the first N examples of the training / validation / test split (0 = all). The splits are
-    # in stratified order, so a prefix is a stratified sample. For CPU-sized runs.
+    # Use only the first N examples of the training / validation / test split (0 = all).
+    # The splits are in stratified order, so a prefix is a stratified sample. For CPU-sized runs.
     c.data.max_train_examples = 0
     c.data.max_valid_examples = 0
     c.data.max_test_examples = 0
@@ -164,7 +164,7 @@ def variant(arg: str | None, known: tuple[str, ...]) -> str:
 
 
 def to_dict(c: ml_collections.ConfigDict) -> dict:
-    """The config as JSON-typed values (what config.json holds), so saved and live configs compare."""
+    """The config as JSON-typed values (as in config.json), so saved and live configs compare."""
     return json.loads(c.to_json())
 
 
@@ -269,7 +269,11 @@ def validate(c: ml_collections.ConfigDict) -> None:
                 "needs optim.eps_root > 0 (e.g. --config.optim.eps_root=1e-12; with 0 the "
                 "meta-gradient is NaN wherever Adam's second moment is 0)"
             )
-    if c.beta > 0 and c.teacher_explainer.name != "none" and c.student_explainer.name != "attention":
+    if (
+        c.beta > 0
+        and c.teacher_explainer.name != "none"
+        and c.student_explainer.name != "attention"
+    ):
         raise ConfigError(
             f"student_explainer.name={c.student_explainer.name!r}: the student's explainer must "
             "be 'attention' (it is trained with the student)"

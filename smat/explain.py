@@ -1,7 +1,7 @@
 """Apply a trained teacher explainer (static or learned by SMAT) to new text.
 
-    explain = smat.load_teacher_explainer("runs/imdb/smat")
-    explain(["A gripping, beautifully acted film."])  # [[("[CLS]", 0.01), ("a", 0.02), ...]]
+explain = smat.load_teacher_explainer("runs/imdb/smat")
+explain(["A gripping, beautifully acted film."])  # [[("[CLS]", 0.01), ("a", 0.02), ...]]
 """
 
 from __future__ import annotations
@@ -38,8 +38,12 @@ class TeacherExplainer:
         }
         scores = np.asarray(self._explain(self.params, self.phi, batch))
         return [
-            [(tok, float(s)) for tok, s, m in zip(e.tokens, row, e.attention_mask) if m]
-            for e, row in zip(encodings, scores)
+            [
+                (tok, float(s))
+                for tok, s, m in zip(e.tokens, row, e.attention_mask, strict=True)
+                if m
+            ]
+            for e, row in zip(encodings, scores, strict=True)
         ]
 
 
@@ -65,6 +69,10 @@ def load_teacher_explainer(workdir: str) -> TeacherExplainer:
     finally:
         ckpt.close()
     return TeacherExplainer(
-        module, params, explainer, best["phi"], tokenizer_file,
+        module,
+        params,
+        explainer,
+        best["phi"],
+        tokenizer_file,
         teacher_config["data"]["max_length"],
     )

@@ -18,7 +18,10 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, optionally with a :variant (e.g. :smoke).", lock_config=True
+    "config",
+    None,
+    "Experiment config file, optionally with a :variant (e.g. :smoke).",
+    lock_config=True,
 )
 _WORKDIR = flags.DEFINE_string(
     "workdir",
@@ -36,7 +39,7 @@ def default_workdir(config_spec: str) -> str:
 
 
 def _override_problem(argv: list[str]) -> str | None:
-    """Names the first `--config.a.b=v` whose field does not exist or whose value has the wrong type."""
+    """Names the first `--config.a.b=v` whose field is unknown or whose value has a wrong type."""
     from smat import config as config_lib
 
     spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)

@@ -85,26 +85,34 @@ def meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, valid_batc
 def static_step(state: StudentState, batch, *, sim: Simulation, tx, lr_schedule):
     """A student step with a fixed teacher explainer (or none)."""
     rng = jax.random.fold_in(state.rng, state.step)
-    params, opt_state, out = student_update(sim, tx, state.params, state.opt_state, state.phi,
-                                            batch, rng)
-    metrics = StudentMetrics.single_from_model_output(
-        learning_rate=lr_schedule(state.step), **out
+    params, opt_state, out = student_update(
+        sim, tx, state.params, state.opt_state, state.phi, batch, rng
     )
+    metrics = StudentMetrics.single_from_model_output(learning_rate=lr_schedule(state.step), **out)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
 def learnable_step(
-    state: StudentState, batch, valid_batch, *, sim: Simulation, tx, meta_tx, lr_schedule,
+    state: StudentState,
+    batch,
+    valid_batch,
+    *,
+    sim: Simulation,
+    tx,
+    meta_tx,
+    lr_schedule,
     interval: int,
 ):
     """The student step fused with the meta-step (every `interval` steps) in one function."""
     inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
-    params, opt_state, out = student_update(sim, tx, state.params, state.opt_state, state.phi,
-                                            batch, inner_rng)
+    params, opt_state, out = student_update(
+        sim, tx, state.params, state.opt_state, state.phi, batch, inner_rng
+    )
 
     def meta(phi, meta_opt_state):
-        loss, grads = meta_gradient(sim, tx, params, opt_state, phi, batch, valid_batch,
-                                    simulated_rng)
+        loss, grads = meta_gradient(
+            sim, tx, params, opt_state, phi, batch, valid_batch, simulated_rng
+        )
         updates, meta_opt_state = meta_tx.update(grads, meta_opt_state, phi)
         return optax.apply_updates(phi, updates), meta_opt_state, loss, optax.global_norm(grads)
 
@@ -116,8 +124,10 @@ def learnable_step(
         is_meta, meta, skip, state.phi, state.meta_opt_state
     )
     metrics = LearnableMetrics.single_from_model_output(
-        learning_rate=lr_schedule(state.step), meta_loss=meta_loss,
-        meta_grad_norm=meta_grad_norm, **out,
+        learning_rate=lr_schedule(state.step),
+        meta_loss=meta_loss,
+        meta_grad_norm=meta_grad_norm,
+        **out,
     )
     # Meta metrics average over the steps that took a meta-step only.
     count = is_meta.astype(jnp.int32)
@@ -126,7 +136,10 @@ def learnable_step(
         meta_grad_norm=clu_metrics.Average(total=meta_grad_norm * count, count=count),
     )
     new_state = state.replace(
-        step=state.step + 1, params=params, opt_state=opt_state, phi=phi,
+        step=state.step + 1,
+        params=params,
+        opt_state=opt_state,
+        phi=phi,
         meta_opt_state=meta_opt_state,
     )
     return new_state, metrics

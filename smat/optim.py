@@ -36,8 +36,13 @@ def make(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTran
     lr = schedule(cfg, total_steps)
     if cfg.name == "adamw":
         tx = optax.adamw(
-            lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, eps_root=cfg.eps_root,
-            weight_decay=cfg.weight_decay, mask=_decay_mask,
+            lr,
+            b1=cfg.b1,
+            b2=cfg.b2,
+            eps=cfg.eps,
+            eps_root=cfg.eps_root,
+            weight_decay=cfg.weight_decay,
+            mask=_decay_mask,
         )
     elif cfg.name == "sgd":
         tx = optax.chain(

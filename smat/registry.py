@@ -20,7 +20,9 @@ class Registry(Generic[T]):
 
         def add(obj: T) -> T:
             if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} is already registered ({self._items[name]!r})")
+                raise ValueError(
+                    f"{self.kind} {name!r} is already registered ({self._items[name]!r})"
+                )
             self._items[name] = obj
             return obj
 

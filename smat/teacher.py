@@ -15,9 +15,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from smat import checkpointing
+from smat import checkpointing, sharding
 from smat import data as data_lib
-from smat import sharding
 from smat.errors import ConfigError
 
 # Data fields a student must share with its teacher: same examples, same tokens.

@@ -31,4 +31,3 @@ def smoke_config(cache_dir):
     c.data.cache_dir = cache_dir
     c.progress = False
     return c
-

@@ -12,7 +12,9 @@ from smat.checkpointing import Checkpointer
 
 
 def test_improved_respects_mode():
-    assert improved(0.5, None, "max") and improved(0.6, 0.5, "max") and not improved(0.5, 0.5, "max")
+    assert (
+        improved(0.5, None, "max") and improved(0.6, 0.5, "max") and not improved(0.5, 0.5, "max")
+    )
     assert improved(0.4, 0.5, "min") and not improved(0.6, 0.5, "min")
 
 
@@ -34,8 +36,7 @@ def test_checkpointer_round_trip_of_train_state_and_best(tmp_path):
     params = {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.ones(3)}
     tx = optax.adamw(1e-3)
     opt_state = tx.update(params, tx.init(params), params)[1]
-    state = {"step": jnp.int32(7), "params": params, "opt": opt_state,
-             "rng": jax.random.PRNGKey(3)}
+    state = {"step": jnp.int32(7), "params": params, "opt": opt_state, "rng": jax.random.PRNGKey(3)}
     ckpt = Checkpointer(str(tmp_path), keep=2, async_save=True)
     for step in (5, 7, 9):
         ckpt.save_latest(step, state, {"step": step, "callbacks": {"x": {"best": 0.5}}})
@@ -45,7 +46,7 @@ def test_checkpointer_round_trip_of_train_state_and_best(tmp_path):
     zeros = jax.tree.map(jnp.zeros_like, state)
     restored, meta, step = ckpt.restore_latest(zeros)
     assert step == 9 and meta["callbacks"] == {"x": {"best": 0.5}}
-    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(state)):
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True):
         np.testing.assert_array_equal(a, b)
         assert a.dtype == b.dtype
     best, meta = ckpt.restore_best()

@@ -15,37 +15,66 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _main(*args, cache_dir, workdir):
     # --config must come before its --config.field overrides.
-    cmd = [sys.executable, "-m", "smat.main", f"--workdir={workdir}", *args,
-           f"--config.data.cache_dir={cache_dir}", "--config.progress=False"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "smat.main",
+        f"--workdir={workdir}",
+        *args,
+        f"--config.data.cache_dir={cache_dir}",
+        "--config.progress=False",
+    ]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--config=configs/imdb_teacher.py:smoke", "--config.train.bogus=1"],
-         "config error: unknown config field 'train.bogus'"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.trian.batch_size=8"],
-         "did you mean 'train'?"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.train.batch_size=abc"],
-         "train.batch_size must be of type int"),
-        (["--config=configs/imdb_teacher.py:nope"],
-         "config error: ValueError: unknown config variant 'nope'; known: default, smoke, paper"),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.train.bogus=1"],
+            "config error: unknown config field 'train.bogus'",
+        ),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.trian.batch_size=8"],
+            "did you mean 'train'?",
+        ),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.train.batch_size=abc"],
+            "train.batch_size must be of type int",
+        ),
+        (
+            ["--config=configs/imdb_teacher.py:nope"],
+            "config error: ValueError: unknown config variant 'nope'; known: default, smoke, paper",
+        ),
         (["--config=configs/missing.py"], "config error: no config file 'configs/missing.py'"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.model.pooling=max"],
-         "config error: model.pooling='max'; choose one of scalar_mix, cls"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.setup=magic"],
-         "config error: setup: unknown setup 'magic'; known: no_teacher"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.data.source=/no/such/file.csv"],
-         "config error: data.source '/no/such/file.csv' is neither"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.model.checkpoint=/no/such/ckpt"],
-         "config error: '/no/such/ckpt' does not exist"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.train.monitor=val/f1"],
-         "train.monitor='val/f1' is not computed"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.model.num_layers=9"],
-         "model.num_layers=9 but checkpoint 'minilm' has 6 layers"),
-        (["--config=configs/imdb_teacher.py:smoke", "--config.data.max_length=600"],
-         "data.max_length=600 exceeds"),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.model.pooling=max"],
+            "config error: model.pooling='max'; choose one of scalar_mix, cls",
+        ),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.setup=magic"],
+            "config error: setup: unknown setup 'magic'; known: no_teacher",
+        ),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.data.source=/no/such/file.csv"],
+            "config error: data.source '/no/such/file.csv' is neither",
+        ),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.model.checkpoint=/no/such/ckpt"],
+            "config error: '/no/such/ckpt' does not exist",
+        ),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.train.monitor=val/f1"],
+            "train.monitor='val/f1' is not computed",
+        ),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.model.num_layers=9"],
+            "model.num_layers=9 but checkpoint 'minilm' has 6 layers",
+        ),
+        (
+            ["--config=configs/imdb_teacher.py:smoke", "--config.data.max_length=600"],
+            "data.max_length=600 exceeds",
+        ),
     ],
 )
 def test_bad_input_is_rejected_with_a_clear_message(args, message, tmp_path, cache_dir):

@@ -12,8 +12,12 @@ from smat.data import imdb, splits, tokenization
 from smat.data.pipeline import ArrayDataset, TrainBatches, eval_batches
 from smat.errors import ConfigError
 
-PAPER_SIZES = {"student_test": 2500, "student_valid": 1250, "student_train": 8750,
-               "teacher_valid": 1250}
+PAPER_SIZES = {
+    "student_test": 2500,
+    "student_valid": 1250,
+    "student_train": 8750,
+    "teacher_valid": 1250,
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +51,22 @@ def test_paper_split_sizes_disjoint_stratified_and_deterministic(packaged):
 
 def test_split_stratifies_imbalanced_labels():
     labels = np.array([0] * 900 + [1] * 100)
-    out = splits.split_indices(labels, {"student_test": 200, "student_valid": 100,
-                                        "student_train": 300, "teacher_valid": 100}, seed=3)
+    out = splits.split_indices(
+        labels,
+        {"student_test": 200, "student_valid": 100, "student_train": 300, "teacher_valid": 100},
+        seed=3,
+    )
     for idx in out.values():
         assert abs(labels[idx].mean() - 0.1) < 0.02
 
 
 def test_split_too_large_is_a_config_error():
     with pytest.raises(ConfigError, match="add up to"):
-        splits.split_indices(np.zeros(100, int), {"student_test": 50, "student_valid": 20,
-                                                  "student_train": 20, "teacher_valid": 10}, 0)
+        splits.split_indices(
+            np.zeros(100, int),
+            {"student_test": 50, "student_valid": 20, "student_train": 20, "teacher_valid": 10},
+            0,
+        )
 
 
 def test_aclimdb_folder_and_table_files(tmp_path):
@@ -76,7 +86,9 @@ def test_aclimdb_folder_and_table_files(tmp_path):
     assert texts == ["good, fine", "awful"] and labels.tolist() == [1, 0]
 
     jsonl = tmp_path / "reviews.jsonl"
-    jsonl.write_text("\n".join(json.dumps({"text": t, "label": y}) for t, y in [("a", 1), ("b", 0)]))
+    jsonl.write_text(
+        "\n".join(json.dumps({"text": t, "label": y}) for t, y in [("a", 1), ("b", 0)])
+    )
     texts, labels, _ = imdb.read_imdb(str(jsonl))
     assert labels.tolist() == [1, 0]
 

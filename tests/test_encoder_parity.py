@@ -2,11 +2,10 @@
 
 import dataclasses
 
+import jax
 import numpy as np
 import torch
 import transformers
-
-import jax
 
 from smat.models import BuiltModel, TextClassifier, hf_checkpoint, overlay_pretrained
 
@@ -49,7 +48,7 @@ def _theirs(folder, ids, mask):
 def _assert_parity(ours, theirs_hidden, theirs_attn, mask):
     assert len(ours.hidden_states) == len(theirs_hidden)
     real = mask.astype(bool)
-    for mine, ref in zip(ours.hidden_states, theirs_hidden):
+    for mine, ref in zip(ours.hidden_states, theirs_hidden, strict=True):
         np.testing.assert_allclose(np.asarray(mine), ref, atol=1e-4, rtol=1e-4)
     for layer, ref in enumerate(theirs_attn):
         np.testing.assert_allclose(np.asarray(ours.attention_probs[layer]), ref, atol=1e-4)
@@ -72,8 +71,12 @@ def test_minilm_parity_with_hf_pytorch(minilm_folder):
 def test_random_bert_in_hf_layout_parity(tmp_path):
     """A randomly initialised BERT written in HF layout loads identically in both libraries."""
     config = transformers.BertConfig(
-        vocab_size=1200, hidden_size=48, num_hidden_layers=3, num_attention_heads=4,
-        intermediate_size=96, max_position_embeddings=64,
+        vocab_size=1200,
+        hidden_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=96,
+        max_position_embeddings=64,
     )
     torch.manual_seed(0)
     model = transformers.BertModel(config)
@@ -87,5 +90,5 @@ def test_truncated_layers_match_prefix_of_full_model(minilm_folder):
     full, _, mask = _ours(minilm_folder)
     first2, _, _ = _ours(minilm_folder, num_layers=2)
     assert len(first2.hidden_states) == 3
-    for a, b in zip(first2.hidden_states, full.hidden_states[:3]):
+    for a, b in zip(first2.hidden_states, full.hidden_states[:3], strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)

@@ -20,15 +20,23 @@ def _random_mask(rng, batch, length):
 @pytest.mark.parametrize("token_norm", ["softmax", "sparsemax", "entmax15"])
 def test_attention_explanations_are_distributions_over_real_tokens(seed, head_norm, token_norm):
     rng = np.random.default_rng(seed)
-    layers, batch, heads, length = rng.integers(1, 4), rng.integers(1, 5), rng.integers(1, 5), rng.integers(2, 20)
+    layers, batch, heads, length = (
+        rng.integers(1, 4),
+        rng.integers(1, 5),
+        rng.integers(1, 5),
+        rng.integers(2, 20),
+    )
     mask = _random_mask(rng, batch, length)
     logits = rng.normal(size=(layers, batch, heads, length, length)).astype(np.float32) * 3
     logits = np.where(mask[None, :, None, None, :] > 0, logits, -1e9)  # as the encoder masks
     for layer, head, query in [(None, None, "mean"), (-1, None, "cls"), (0, 0, "mean")]:
-        ex = AttentionExplainer(layer=layer, head=head, query=query, head_norm=head_norm,
-                                token_norm=token_norm)
+        ex = AttentionExplainer(
+            layer=layer, head=head, query=query, head_norm=head_norm, token_norm=token_norm
+        )
         params = ex.init(layers, heads)
-        params = {"head_logits": params["head_logits"] + rng.normal(size=params["head_logits"].shape)}
+        params = {
+            "head_logits": params["head_logits"] + rng.normal(size=params["head_logits"].shape)
+        }
         feats = ex.features(jnp.asarray(logits), jnp.asarray(mask))
         p = np.asarray(ex.explain(params, feats, jnp.asarray(mask)))
         assert p.shape == (batch, length)
@@ -77,8 +85,9 @@ def test_integrated_gradients_is_complete(tiny_model):
     assert np.max(np.abs(coarse - expected)) > np.max(np.abs(total - expected))
 
 
-@pytest.mark.parametrize("method", ["gradient_x_input", "gradient_norm",
-                                    "integrated_gradients", "attention_x_value"])
+@pytest.mark.parametrize(
+    "method", ["gradient_x_input", "gradient_norm", "integrated_gradients", "attention_x_value"]
+)
 def test_saliency_explainers_on_a_model_are_distributions(tiny_model, method):
     module, params, batch = tiny_model
     ex = SaliencyExplainer(method, temperature=0.1, steps=8)

@@ -25,8 +25,14 @@ def _optimizer(name):
 def _problem(beta, optimizer, head_norm="softmax"):
     """A tiny float64 student, random teacher predictions and attention features."""
     enc = EncoderConfig(
-        vocab_size=40, hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16,
-        max_position_embeddings=16, dropout_rate=0.0, attention_dropout_rate=0.0,
+        vocab_size=40,
+        hidden_size=8,
+        num_layers=1,
+        num_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=16,
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
         dtype="float64",
     )
     module = TextClassifier(enc, num_classes=2, classifier_dropout=0.0)
@@ -51,15 +57,23 @@ def _problem(beta, optimizer, head_norm="softmax"):
     train, valid = batch(True), batch(False)
     teacher_ex = AttentionExplainer(head_norm=head_norm, learnable=True)
     student_ex = AttentionExplainer(head_norm="softmax")
+
     def f64(tree):  # floating leaves to float64, ids stay integers
         return jax.tree.map(
-            lambda x: jnp.asarray(x, jnp.float64) if jnp.issubdtype(jnp.asarray(x).dtype,
-                                                                   jnp.floating) else x, tree)
+            lambda x: (
+                jnp.asarray(x, jnp.float64)
+                if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)
+                else x
+            ),
+            tree,
+        )
 
-    params = f64({
-        "model": module.init(jax.random.key(0), train["input_ids"], mask)["params"],
-        "explainer": student_ex.init(1, 2),
-    })
+    params = f64(
+        {
+            "model": module.init(jax.random.key(0), train["input_ids"], mask)["params"],
+            "explainer": student_ex.init(1, 2),
+        }
+    )
     phi = f64(teacher_ex.init(TEACHER_LAYERS, TEACHER_HEADS))
     phi = {"head_logits": phi["head_logits"] + 0.3 * rng.normal(size=phi["head_logits"].shape)}
     sim = Simulation(module.apply, teacher_ex, student_ex, beta)
@@ -67,8 +81,9 @@ def _problem(beta, optimizer, head_norm="softmax"):
     opt_state = tx.init(params)
     # Two real steps first, so optimizer state (Adam's moments) is not at its initial value.
     for i in range(2):
-        params, opt_state, _ = meta.student_update(sim, tx, params, opt_state, phi, train,
-                                                   jax.random.key(i))
+        params, opt_state, _ = meta.student_update(
+            sim, tx, params, opt_state, phi, train, jax.random.key(i)
+        )
     return sim, tx, params, opt_state, phi, f64(train), f64(valid)
 
 
@@ -78,8 +93,9 @@ def test_meta_gradient_matches_finite_differences(optimizer, head_norm):
     with jax.enable_x64(True):
         sim, tx, params, opt_state, phi, train, valid = _problem(5.0, optimizer, head_norm)
         key = jax.random.key(7)
-        grad_fn = jax.jit(lambda p: meta.meta_gradient(sim, tx, params, opt_state, p, train,
-                                                       valid, key))
+        grad_fn = jax.jit(
+            lambda p: meta.meta_gradient(sim, tx, params, opt_state, p, train, valid, key)
+        )
         loss, grad = grad_fn(phi)
         grad = np.asarray(grad["head_logits"])
         base = np.asarray(phi["head_logits"])
@@ -100,8 +116,9 @@ def test_meta_gradient_matches_finite_differences(optimizer, head_norm):
 def test_meta_gradient_is_zero_without_explanation_loss():
     with jax.enable_x64(True):
         sim, tx, params, opt_state, phi, train, valid = _problem(0.0, "sgd")
-        _, grad = meta.meta_gradient(sim, tx, params, opt_state, phi, train, valid,
-                                     jax.random.key(0))
+        _, grad = meta.meta_gradient(
+            sim, tx, params, opt_state, phi, train, valid, jax.random.key(0)
+        )
     assert np.all(np.asarray(grad["head_logits"]) == 0)
 
 
@@ -114,6 +131,7 @@ def test_phi_reaches_the_student_only_through_the_explanation_loss():
     assert aux_a["simulation_loss"] == aux_b["simulation_loss"]
     assert aux_a["explanation_kl"] != aux_b["explanation_kl"]
     np.testing.assert_allclose(
-        float(loss_a) - 5.0 * float(aux_a["explanation_kl"]), float(aux_a["simulation_loss"]),
+        float(loss_a) - 5.0 * float(aux_a["explanation_kl"]),
+        float(aux_a["simulation_loss"]),
         rtol=1e-12,
     )

@@ -64,7 +64,9 @@ def test_injected_embeddings_reproduce_the_token_lookup():
     np.testing.assert_allclose(plain.logits, again.logits, atol=1e-6)
     # Gradients with respect to the injected embeddings exist (gradient explainers need them).
     grad = jax.grad(
-        lambda e: built.module.apply({"params": params}, ids, mask, inputs_embeds=e).logits[:, 1].sum()
+        lambda e: (
+            built.module.apply({"params": params}, ids, mask, inputs_embeds=e).logits[:, 1].sum()
+        )
     )(plain.encoder.input_embeds)
     assert np.abs(np.asarray(grad)).sum() > 0
 
@@ -96,8 +98,9 @@ def test_bfloat16_computation_is_close_to_float32():
 
 
 def test_random_init_uses_the_config_architecture():
-    built, params, ids, mask = _build(checkpoint="", num_layers=2, hidden_size=32, num_heads=4,
-                                      intermediate_size=64)
+    built, params, ids, mask = _build(
+        checkpoint="", num_layers=2, hidden_size=32, num_heads=4, intermediate_size=64
+    )
     enc = built.module.encoder_cfg
     assert (enc.num_layers, enc.hidden_size, enc.num_heads) == (2, 32, 4)
     assert built.pretrained is None

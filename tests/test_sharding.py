@@ -55,7 +55,10 @@ SCRIPT = textwrap.dedent(
 def test_sharded_step_matches_single_device(tmp_path, cache_dir):
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, cache_dir, str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

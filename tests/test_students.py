@@ -93,8 +93,9 @@ def test_learnable_sigterm_then_resume_is_bit_identical(smat_run, tmp_path, cach
 )
 def test_static_students(smat_run, tmp_path, cache_dir, name, beta):
     _, ref_dir, _ = smat_run
-    c = _config("imdb_static", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"),
-                beta=beta)
+    c = _config(
+        "imdb_static", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"), beta=beta
+    )
     c.teacher_explainer.name = name
     c.teacher_explainer.ig_steps = 4
     summary = StaticTeacherTrainer(c, str(tmp_path)).fit()
@@ -173,9 +174,11 @@ def test_learnable_step_on_8_devices_matches_1_device(smat_run, tmp_path, cache_
 
     _, ref_dir, _ = smat_run
     proc = subprocess.run(
-        [sys.executable, "-c", SHARDED, cache_dir, os.path.join(ref_dir, "teacher"),
-         str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", SHARDED, cache_dir, os.path.join(ref_dir, "teacher"), str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -124,8 +124,13 @@ def test_sigterm_then_resume_is_bit_identical(reference, tmp_path):
 def test_sigkill_then_resume_is_bit_identical(reference, tmp_path, cache_dir):
     _, ref_dir, ref = reference
     cmd = [
-        sys.executable, "-m", "smat.main", "--config=configs/imdb_teacher.py:smoke",
-        f"--workdir={tmp_path}", f"--config.data.cache_dir={cache_dir}", "--config.progress=False",
+        sys.executable,
+        "-m",
+        "smat.main",
+        "--config=configs/imdb_teacher.py:smoke",
+        f"--workdir={tmp_path}",
+        f"--config.data.cache_dir={cache_dir}",
+        "--config.progress=False",
     ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     latest = tmp_path / "checkpoints" / "latest"
@@ -148,14 +153,16 @@ def test_sigkill_then_resume_is_bit_identical(reference, tmp_path, cache_dir):
     np.testing.assert_array_equal(_predictions(tmp_path)["logits"], _predictions(ref_dir)["logits"])
 
 
-
 def test_non_finite_loss_stops_before_it_reaches_a_checkpoint(smoke_config, tmp_path):
     # A step size that overflows the weights: the loss turns inf/NaN within the first steps.
     smoke_config.optim.name = "sgd"
     smoke_config.optim.learning_rate = 1e30
     smoke_config.optim.grad_clip = 0.0
-    with pytest.raises(FloatingPointError, match=r"non-finite train/loss .* in steps 1\.\.8\. "
-                       r"Lower optim.learning_rate.*no checkpoint was written"):
+    with pytest.raises(
+        FloatingPointError,
+        match=r"non-finite train/loss .* in steps 1\.\.8\. "
+        r"Lower optim.learning_rate.*no checkpoint was written",
+    ):
         NoTeacherTrainer(smoke_config, str(tmp_path)).fit()
     latest = tmp_path / "checkpoints" / "latest"
     assert not [d for d in os.listdir(latest) if d.isdigit()]

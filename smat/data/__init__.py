@@ -47,7 +47,8 @@ def tokenizer_path(config: ml_collections.ConfigDict) -> str:
     if not name:
         raise ConfigError(
             "a randomly initialised model (model.checkpoint='') needs a tokenizer: set "
-            "data.tokenizer to a tokenizer.json/vocab.txt file or folder, or an alias such as 'minilm'"
+            "data.tokenizer to a tokenizer.json/vocab.txt file or folder, or an alias such as "
+            "'minilm'"
         )
     path = hf_checkpoint.locate(name)
     return path if os.path.isfile(path) else tokenization.tokenizer_file(path)

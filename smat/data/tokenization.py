@@ -42,9 +42,7 @@ def load_tokenizer(path: str, max_length: int) -> tokenizers.Tokenizer:
     tok.no_truncation()
     tok.no_padding()
     tok.enable_truncation(max_length)
-    pad_token = next(
-        (t for t in ("[PAD]", "<pad>") if tok.token_to_id(t) is not None), None
-    )
+    pad_token = next((t for t in ("[PAD]", "<pad>") if tok.token_to_id(t) is not None), None)
     if pad_token is None:
         raise ConfigError(f"tokenizer {path!r} has no [PAD] or <pad> token")
     tok.enable_padding(length=max_length, pad_id=tok.token_to_id(pad_token), pad_token=pad_token)

@@ -32,8 +32,12 @@ EXPLAINERS: Registry = Registry("explainer")
 @EXPLAINERS.register("attention")
 def _attention(cfg, learnable):
     return AttentionExplainer(
-        layer=cfg.layer, head=cfg.head, query=cfg.query, head_norm=cfg.head_norm,
-        token_norm=cfg.token_norm, learnable=learnable,
+        layer=cfg.layer,
+        head=cfg.head,
+        query=cfg.query,
+        head_norm=cfg.head_norm,
+        token_norm=cfg.token_norm,
+        learnable=learnable,
     )
 
 

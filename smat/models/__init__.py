@@ -1,4 +1,4 @@
-"""Model registry: `config.model.name` -> a builder returning a Flax module and pretrained params."""
+"""Model registry: `config.model.name` -> a builder of a Flax module and its pretrained params."""
 
 from __future__ import annotations
 

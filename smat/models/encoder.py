@@ -1,14 +1,15 @@
 """A BERT-family Transformer encoder that exposes every head's raw attention.
 
 The original SMAT code forked Flax and Transformers only to read pre-softmax attention; owning the
-encoder removes that need. Checkpoints in Hugging Face layout are converted by `smat.models.hf_checkpoint` (BERT, MiniLM,
-ELECTRA and RoBERTa/XLM-R layouts differ only in prefix, position offset and an embedding
-projection, which `EncoderConfig` covers).
+encoder removes that need. Checkpoints in Hugging Face layout are converted by
+`smat.models.hf_checkpoint` (BERT, MiniLM, ELECTRA and RoBERTa/XLM-R layouts differ only in
+prefix, position offset and an embedding projection, which `EncoderConfig` covers).
 """
 
 from __future__ import annotations
 
 import dataclasses
+
 import flax.linen as nn
 import flax.struct
 import jax
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 # Masked attention logits get a large *finite* value: explainers average and mix logits over
 # positions and heads, and -inf or finfo.min would turn those sums into inf/NaN.
 MASK_VALUE = -1e9
+
 
 def upcast(x: jax.Array) -> jax.Array:
     """At least float32: bf16 activations are upcast for softmaxes and losses; float64 stays."""
@@ -33,7 +35,7 @@ ACTIVATIONS = {
 
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
-    """Architecture of a BERT-family encoder (field names follow HF `config.json` where they can)."""
+    """Architecture of a BERT-family encoder (names follow HF `config.json` where they can)."""
 
     vocab_size: int = 30522
     hidden_size: int = 384
@@ -60,7 +62,9 @@ class EncoderConfig:
                 f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}"
             )
         if self.hidden_act not in ACTIVATIONS:
-            raise ValueError(f"hidden_act {self.hidden_act!r} unknown; known: {sorted(ACTIVATIONS)}")
+            raise ValueError(
+                f"hidden_act {self.hidden_act!r} unknown; known: {sorted(ACTIVATIONS)}"
+            )
 
     @property
     def head_dim(self) -> int:
@@ -207,4 +211,3 @@ class Encoder(nn.Module):
             attention_probs=jnp.stack(probs),
             input_embeds=embeds,
         )
-

@@ -53,7 +53,9 @@ def resolve(path_or_alias: str) -> str:
     folder = locate(path_or_alias)
     for name in ("config.json", "model.safetensors"):
         if not os.path.isfile(os.path.join(folder, name)):
-            raise ConfigError(f"checkpoint folder {folder!r} has no {name}; is it a HF model folder?")
+            raise ConfigError(
+                f"checkpoint folder {folder!r} has no {name}; is it a HF model folder?"
+            )
     return folder
 
 

@@ -150,7 +150,8 @@ class Trainer:
             diff = config_lib.diff(saved, config_lib.to_dict(self.config))
             if diff:
                 raise ConfigError(
-                    f"workdir {self.workdir} holds a run with a different config ({'; '.join(diff)}). "
+                    f"workdir {self.workdir} holds a run with a different config "
+                    f"({'; '.join(diff)}). "
                     "Resume with the same config, or use another --workdir (or delete this one) "
                     "to start a new run"
                 )
@@ -265,4 +266,3 @@ class Trainer:
         summary["wall_time_s"] = round(self.elapsed_before + time.time() - self._started, 1)
         summary["workdir"] = self.workdir
         return summary
-

@@ -14,12 +14,12 @@ import numpy as np
 import optax
 from clu import metrics as clu_metrics
 
-from smat import data as data_lib
 from smat import checkpointing, models, optim, sharding
+from smat import data as data_lib
 from smat.errors import ConfigError
 from smat.losses import cross_entropy
-from smat.trainers.common import cap, init_params, run_eval
 from smat.trainers.base import Trainer
+from smat.trainers.common import cap, init_params, run_eval
 
 
 @flax.struct.dataclass
@@ -121,7 +121,10 @@ class NoTeacherTrainer(Trainer):
         state_sh = jax.tree.map(lambda x: x.sharding, self.state)
         self.train_step = jax.jit(
             functools.partial(
-                train_step, apply_fn=apply_fn, tx=tx, lr_schedule=optim.schedule(c.optim, self.total_steps)
+                train_step,
+                apply_fn=apply_fn,
+                tx=tx,
+                lr_schedule=optim.schedule(c.optim, self.total_steps),
             ),
             in_shardings=(state_sh, sharding.batch_sharding(self.mesh)),
             out_shardings=(state_sh, repl),
@@ -154,7 +157,11 @@ class NoTeacherTrainer(Trainer):
 
     def evaluate(self) -> dict[str, float]:
         metrics, _ = run_eval(
-            self.eval_step, self.state.params, self.valid_set, self.config.train.eval_batch_size, self.mesh
+            self.eval_step,
+            self.state.params,
+            self.valid_set,
+            self.config.train.eval_batch_size,
+            self.mesh,
         )
         return {f"val/{k}": v for k, v in metrics.items()}
 
@@ -166,6 +173,4 @@ class NoTeacherTrainer(Trainer):
             path = os.path.join(self.workdir, "test_predictions.npz")
             a = self.test_set.arrays
             np.savez(path, index=a["index"], label=a["label"], logits=logits)
-        return {f"test/{k}": v for k, v in metrics.items()} | {
-            "test/examples": len(self.test_set)
-        }
+        return {f"test/{k}": v for k, v in metrics.items()} | {"test/examples": len(self.test_set)}

@@ -23,9 +23,9 @@ from clu import metrics as clu_metrics
 from smat import checkpointing, explainers, meta, models, optim, sharding, teacher
 from smat import data as data_lib
 from smat.errors import ConfigError
+from smat.losses import cross_entropy
 from smat.simulation import Simulation
 from smat.trainers.base import Trainer
-from smat.losses import cross_entropy
 from smat.trainers.common import cap, init_params, run_eval
 
 
@@ -150,7 +150,9 @@ class StaticTeacherTrainer(Trainer):
         init_rng, train_rng = jax.random.split(jax.random.PRNGKey(c.seed))
         student_cfg = self.model.module.encoder_cfg
         params = {
-            "model": init_params(self.model, self.train_set.arrays["input_ids"], init_rng, self.mesh),
+            "model": init_params(
+                self.model, self.train_set.arrays["input_ids"], init_rng, self.mesh
+            ),
             "explainer": self._explainer_params(
                 self.student_explainer, student_cfg.num_layers, student_cfg.num_heads
             ),
@@ -183,7 +185,10 @@ class StaticTeacherTrainer(Trainer):
 
     def evaluate(self) -> dict[str, float]:
         metrics, _ = run_eval(
-            self.eval_step, self.state.params, self.valid_set, self.config.train.eval_batch_size,
+            self.eval_step,
+            self.state.params,
+            self.valid_set,
+            self.config.train.eval_batch_size,
             self.mesh,
         )
         return {f"val/{k}": v for k, v in metrics.items()}
@@ -219,7 +224,9 @@ class StaticTeacherTrainer(Trainer):
         if jax.process_index() == 0:
             np.savez(
                 self._path("test_predictions.npz"),
-                index=a["index"], label=a["label"], teacher_logits=a["teacher_logits"],
+                index=a["index"],
+                label=a["label"],
+                teacher_logits=a["teacher_logits"],
                 student_logits=logits,
             )
             if weights is not None:
