@@ -39,27 +39,20 @@ class StudentState:
     meta_opt_state: Any
 
 
-@flax.struct.dataclass
-class StudentMetrics(clu_metrics.Collection):
-    loss: clu_metrics.Average.from_output("loss")
-    simulation_loss: clu_metrics.Average.from_output("simulation_loss")
-    explanation_kl: clu_metrics.Average.from_output("explanation_kl")
-    simulability: clu_metrics.Average.from_output("simulability")
-    grad_norm: clu_metrics.Average.from_output("grad_norm")
-    learning_rate: clu_metrics.LastValue.from_output("learning_rate")
-
-
-@flax.struct.dataclass
-class LearnableMetrics(clu_metrics.Collection):
-    # All fields spelled out: clu reads only the class's own annotations, not inherited ones.
-    loss: clu_metrics.Average.from_output("loss")
-    simulation_loss: clu_metrics.Average.from_output("simulation_loss")
-    explanation_kl: clu_metrics.Average.from_output("explanation_kl")
-    simulability: clu_metrics.Average.from_output("simulability")
-    grad_norm: clu_metrics.Average.from_output("grad_norm")
-    learning_rate: clu_metrics.LastValue.from_output("learning_rate")
-    meta_loss: clu_metrics.Average.from_output("meta_loss")
-    meta_grad_norm: clu_metrics.Average.from_output("meta_grad_norm")
+_STUDENT_METRICS = {
+    "loss": clu_metrics.Average.from_output("loss"),
+    "simulation_loss": clu_metrics.Average.from_output("simulation_loss"),
+    "explanation_kl": clu_metrics.Average.from_output("explanation_kl"),
+    "simulability": clu_metrics.Average.from_output("simulability"),
+    "grad_norm": clu_metrics.Average.from_output("grad_norm"),
+    "learning_rate": clu_metrics.LastValue.from_output("learning_rate"),
+}
+StudentMetrics = clu_metrics.Collection.create(**_STUDENT_METRICS)
+LearnableMetrics = clu_metrics.Collection.create(
+    **_STUDENT_METRICS,
+    meta_loss=clu_metrics.Average.from_output("meta_loss"),
+    meta_grad_norm=clu_metrics.Average.from_output("meta_grad_norm"),
+)
 
 
 def student_update(sim: Simulation, tx, params, opt_state, phi, batch, rng):

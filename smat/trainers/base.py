@@ -23,6 +23,7 @@ from smat import callbacks as cb
 from smat import checkpointing, sharding
 from smat import config as config_lib
 from smat.errors import ConfigError
+from smat.trainers.common import run_eval
 
 
 class _StopSignal:
@@ -59,6 +60,8 @@ class Trainer:
     Attributes set by `setup()` in subclasses:
       state: the train state pytree (on the mesh).
       train_step: jitted `(state, batch) -> (state, metrics)` with clu metrics.
+      eval_step: jitted `(state.params, batch) -> (clu metrics, logits)`.
+      valid_set: the validation dataset.
       total_steps: number of training steps.
     """
 
@@ -103,8 +106,15 @@ class Trainer:
         raise NotImplementedError
 
     def evaluate(self) -> dict[str, float]:
-        """Validation metrics of the current state, named `val/...`."""
-        raise NotImplementedError
+        """Validation metrics (`val/...`) of `eval_step` on `valid_set`, set by `setup()`."""
+        metrics, _ = run_eval(
+            self.eval_step,
+            self.state.params,
+            self.valid_set,
+            self.config.train.eval_batch_size,
+            self.mesh,
+        )
+        return {f"val/{k}": v for k, v in metrics.items()}
 
     def test(self, params: Any) -> dict[str, Any]:
         """Final metrics (named `test/...`) of the best params; may save predictions."""

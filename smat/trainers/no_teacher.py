@@ -155,16 +155,6 @@ class NoTeacherTrainer(Trainer):
     def next_batch(self, step: int):
         return self.batches.batch(step)
 
-    def evaluate(self) -> dict[str, float]:
-        metrics, _ = run_eval(
-            self.eval_step,
-            self.state.params,
-            self.valid_set,
-            self.config.train.eval_batch_size,
-            self.mesh,
-        )
-        return {f"val/{k}": v for k, v in metrics.items()}
-
     def test(self, params) -> dict[str, Any]:
         metrics, logits = run_eval(
             self.eval_step, params, self.test_set, self.config.train.eval_batch_size, self.mesh

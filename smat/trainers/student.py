@@ -183,16 +183,6 @@ class StaticTeacherTrainer(Trainer):
     def next_batch(self, step: int):
         return {"train": self.batches.batch(step)}
 
-    def evaluate(self) -> dict[str, float]:
-        metrics, _ = run_eval(
-            self.eval_step,
-            self.state.params,
-            self.valid_set,
-            self.config.train.eval_batch_size,
-            self.mesh,
-        )
-        return {f"val/{k}": v for k, v in metrics.items()}
-
     def best_params(self):
         return {"params": self.state.params, "phi": self.state.phi}
 
