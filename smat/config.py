@@ -148,6 +148,11 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     c.student_explainer = explainer_section("attention")
     c.meta = ml_collections.ConfigDict()
     c.meta.interval = 1  # a meta-step every N student steps (learnable_teacher)
+    # "unroll": differentiate through one simulated student update (the paper's method);
+    # "implicit": implicit differentiation with a Neumann-series inverse-Hessian product.
+    c.meta.hypergradient = "unroll"
+    c.meta.neumann_steps = 5  # implicit: terms K of the series
+    c.meta.neumann_alpha = 1e-3  # implicit: step α of the series (needs ‖I - αH‖ < 1)
     c.meta.optim = optim_section(
         learning_rate=5e-4, schedule="constant", weight_decay=0.0, grad_clip=5.0
     )
@@ -260,6 +265,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
             raise ConfigError(
                 "learnable_teacher learns the teacher's attention explainer: it needs beta > 0 "
                 "and teacher_explainer.name='attention' (use static_teacher otherwise)"
+            )
+        if c.meta.hypergradient not in ("unroll", "implicit"):
+            raise ConfigError(
+                f"meta.hypergradient={c.meta.hypergradient!r}; choose unroll or implicit"
             )
         if c.meta.interval < 1:
             raise ConfigError(f"meta.interval={c.meta.interval} must be >= 1")

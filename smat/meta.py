@@ -11,6 +11,10 @@ The meta-step (learnable teacher), after the student's update θ → θ₁ on ba
   3. differentiate it with respect to φ through the simulated update (second order: reverse
      over reverse) and update φ with the meta optimizer.
 φ influences θ' only through β·KL in L_in, so β = 0 gives a zero meta-gradient.
+
+Alternative hypergradient (`meta.hypergradient="implicit"`): implicit differentiation, treating
+θ₁ as a minimiser of L_in(·; φ): dL_out/dφ = -∂²L_in/∂φ∂θ · H⁻¹ ∇_θ L_out with H = ∂²L_in/∂θ²,
+and H⁻¹v approximated by a Neumann series α Σ_{k≤K} (I - αH)^k v (Lorraine et al., 2020).
 """
 
 # No `from __future__ import annotations`: clu reads the metric classes from annotations.
@@ -75,6 +79,44 @@ def meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, valid_batc
     return jax.value_and_grad(outer)(phi)
 
 
+def neumann_hypergradient(inner, outer, theta, phi, steps: int, alpha: float):
+    """Implicit-function hypergradient of outer(θ) w.r.t. φ at θ, for θ ≈ argmin inner(·, φ).
+
+    Args:
+      inner: L_in(θ, φ) -> scalar; outer: L_out(θ) -> scalar.
+      steps, alpha: K and α of the Neumann series for H⁻¹v (needs ‖I - αH‖ < 1).
+    Returns:
+      (outer(θ), hypergradient with the structure of φ).
+    """
+    outer_value, v = jax.value_and_grad(outer)(theta)
+    grad_theta = lambda t: jax.grad(inner)(t, phi)  # noqa: E731
+
+    def hvp(vec):
+        return jax.jvp(grad_theta, (theta,), (vec,))[1]
+
+    def term(carry, _):
+        p, total = carry
+        p = jax.tree.map(lambda a, b: a - alpha * b, p, hvp(p))
+        return (p, jax.tree.map(jnp.add, total, p)), None
+
+    (_, total), _ = jax.lax.scan(term, (v, v), None, length=steps)
+    ihvp = jax.lax.stop_gradient(jax.tree.map(lambda x: alpha * x, total))
+    mixed = jax.grad(lambda f: optax.tree_utils.tree_vdot(jax.grad(inner)(theta, f), ihvp))(phi)
+    return outer_value, jax.tree.map(jnp.negative, mixed)
+
+
+def implicit_meta_gradient(sim: Simulation, params, phi, batch, valid_batch, rng, steps, alpha):
+    """`neumann_hypergradient` of the student's validation simulation loss."""
+    return neumann_hypergradient(
+        lambda p, f: sim.loss(p, f, batch, rng)[0],
+        lambda p: sim.simulation_loss(p, valid_batch),
+        params,
+        phi,
+        steps,
+        alpha,
+    )
+
+
 def static_step(state: StudentState, batch, *, sim: Simulation, tx, lr_schedule):
     """A student step with a fixed teacher explainer (or none)."""
     rng = jax.random.fold_in(state.rng, state.step)
@@ -95,6 +137,9 @@ def learnable_step(
     meta_tx,
     lr_schedule,
     interval: int,
+    hypergradient: str = "unroll",
+    neumann_steps: int = 5,
+    neumann_alpha: float = 1e-3,
 ):
     """The student step fused with the meta-step (every `interval` steps) in one function."""
     inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
@@ -103,9 +148,14 @@ def learnable_step(
     )
 
     def meta(phi, meta_opt_state):
-        loss, grads = meta_gradient(
-            sim, tx, params, opt_state, phi, batch, valid_batch, simulated_rng
-        )
+        if hypergradient == "implicit":
+            loss, grads = implicit_meta_gradient(
+                sim, params, phi, batch, valid_batch, simulated_rng, neumann_steps, neumann_alpha
+            )
+        else:
+            loss, grads = meta_gradient(
+                sim, tx, params, opt_state, phi, batch, valid_batch, simulated_rng
+            )
         updates, meta_opt_state = meta_tx.update(grads, meta_opt_state, phi)
         return optax.apply_updates(phi, updates), meta_opt_state, loss, optax.global_norm(grads)
 

@@ -135,3 +135,41 @@ def test_phi_reaches_the_student_only_through_the_explanation_loss():
         float(aux_a["simulation_loss"]),
         rtol=1e-12,
     )
+
+
+def test_neumann_hypergradient_matches_the_closed_form_on_a_quadratic():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        n, m = 6, 3
+        q = rng.normal(size=(n, n))
+        a = q @ q.T / n + np.eye(n)  # symmetric positive definite Hessian
+        b, c, phi = rng.normal(size=(n, m)), rng.normal(size=n), rng.normal(size=m)
+        theta = np.linalg.solve(a, b @ phi)  # argmin of the inner loss
+
+        def inner(t, f):
+            return 0.5 * t @ a @ t - t @ b @ f
+
+        def outer(t):
+            return 0.5 * jnp.sum((t - c) ** 2)
+
+        exact = b.T @ np.linalg.solve(a, theta - c)  # d outer(θ*(φ)) / dφ
+        alpha = 0.9 / np.linalg.eigvalsh(a).max()
+        _, approx = meta.neumann_hypergradient(
+            inner, outer, jnp.asarray(theta), jnp.asarray(phi), 400, alpha
+        )
+        np.testing.assert_allclose(approx, exact, rtol=1e-6)
+        _, rough = meta.neumann_hypergradient(
+            inner, outer, jnp.asarray(theta), jnp.asarray(phi), 2, alpha
+        )
+        assert np.abs(rough - exact).max() > 1e-3  # the series, not luck, converges
+
+
+def test_implicit_meta_gradient_on_the_student_problem():
+    with jax.enable_x64(True):
+        for beta, nonzero in ((5.0, True), (0.0, False)):
+            sim, tx, params, opt_state, phi, train, valid = _problem(beta, "sgd")
+            _, grad = meta.implicit_meta_gradient(
+                sim, params, phi, train, valid, jax.random.key(0), 5, 1e-2
+            )
+            g = np.asarray(grad["head_logits"])
+            assert np.all(np.isfinite(g)) and (np.abs(g).max() > 0) == nonzero

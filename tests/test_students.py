@@ -186,3 +186,17 @@ def test_learnable_step_on_8_devices_matches_1_device(smat_run, tmp_path, cache_
     assert out["phi_moved"] > 0  # two meta-steps changed the teacher explainer
     assert out["diff"] < 1e-5, out
     assert abs(out["meta_loss"][0] - out["meta_loss"][1]) < 1e-5
+
+
+def test_learnable_with_implicit_hypergradient(smat_run, tmp_path, cache_dir):
+    _, ref_dir, _ = smat_run
+    c = _config(
+        "imdb_learnable",
+        cache_dir,
+        teacher_workdir=os.path.join(ref_dir, "teacher"),
+        **{"meta.hypergradient": "implicit", "train.num_steps": 4},
+    )
+    summary = LearnableTeacherTrainer(c, str(tmp_path)).fit()
+    assert summary["status"] == "finished"
+    weights = np.load(tmp_path / "teacher_head_weights.npy")
+    assert np.ptp(weights) > 0

@@ -250,6 +250,9 @@ class LearnableTeacherTrainer(StaticTeacherTrainer):
             meta_tx=meta_tx,
             lr_schedule=optim.schedule(self.config.optim, self.total_steps),
             interval=self.config.meta.interval,
+            hypergradient=self.config.meta.hypergradient,
+            neumann_steps=self.config.meta.neumann_steps,
+            neumann_alpha=self.config.meta.neumann_alpha,
         )
         return lambda state, batches: step(state, batches["train"], batches["valid"])
 
