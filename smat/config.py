@@ -187,7 +187,6 @@ def diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 
 _CHOICES = {
-    "setup": ("no_teacher", "static_teacher", "learnable_teacher"),
     "model.pooling": ("scalar_mix", "cls"),
     "model.dtype": ("float32", "bfloat16"),
     "optim.name": ("adamw", "sgd"),

@@ -53,7 +53,8 @@ def _main(*args, cache_dir, workdir):
         ),
         (
             ["--config=configs/imdb_teacher.py:smoke", "--config.setup=magic"],
-            "config error: setup: unknown setup 'magic'; known: no_teacher",
+            "config error: setup: unknown setup 'magic'; known: learnable_teacher, no_teacher, "
+            "static_teacher",
         ),
         (
             ["--config=configs/imdb_teacher.py:smoke", "--config.data.source=/no/such/file.csv"],

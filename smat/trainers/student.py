@@ -71,7 +71,8 @@ class StaticTeacherTrainer(Trainer):
         return os.path.abspath(self.config.teacher_workdir or os.path.join(self.workdir, "teacher"))
 
     def fit(self) -> dict[str, Any]:
-        if not os.path.isfile(self._path("summary.json")):
+        # Refuse a conflicting workdir before spending minutes on the teacher.
+        if self._check_workdir() is None:
             summary = teacher.ensure_trained(self.config.teacher, self.teacher_workdir)
             if summary["status"] != "finished":
                 return summary  # interrupted while training the teacher: resume both later
