@@ -1,6 +1,9 @@
 """Shared fixtures. Tests use the offline IMDB CSV and MiniLM checkpoint that pip packages ship."""
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -31,3 +34,22 @@ def smoke_config(cache_dir):
     c.data.cache_dir = cache_dir
     c.progress = False
     return c
+
+
+@pytest.fixture
+def run_json_script():
+    """Runs a Python script in a fresh interpreter (e.g. with fake devices) from the repo root
+    and returns the JSON object on its last line of output."""
+    return _run_json_script
+
+
+def _run_json_script(script: str, *args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,12 +1,6 @@
 """The jitted, sharded train step on several (fake CPU) devices equals the one-device step."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = textwrap.dedent(
     """
@@ -52,16 +46,8 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_sharded_step_matches_single_device(tmp_path, cache_dir):
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, cache_dir, str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_sharded_step_matches_single_device(tmp_path, cache_dir, run_json_script):
+    out = run_json_script(SCRIPT, cache_dir, str(tmp_path))
     assert out["devices"] == 4
     assert out["batch_shards_4"] == 4 and out["param_devices_4"] == 4  # data-parallel, replicated
     assert out["batch_shards_1"] == 1

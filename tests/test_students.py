@@ -167,21 +167,11 @@ print(json.dumps({"diff": diff, "phi_moved": phi_moved, "shards": runs[8]["shard
 """
 
 
-def test_learnable_step_on_8_devices_matches_1_device(smat_run, tmp_path, cache_dir):
-    import json
-    import subprocess
-    import sys
-
+def test_learnable_step_on_8_devices_matches_1_device(
+    smat_run, tmp_path, cache_dir, run_json_script
+):
     _, ref_dir, _ = smat_run
-    proc = subprocess.run(
-        [sys.executable, "-c", SHARDED, cache_dir, os.path.join(ref_dir, "teacher"), str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_json_script(SHARDED, cache_dir, os.path.join(ref_dir, "teacher"), str(tmp_path))
     assert out["shards"] == 8
     assert out["phi_moved"] > 0  # two meta-steps changed the teacher explainer
     assert out["diff"] < 1e-5, out
