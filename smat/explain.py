@@ -26,7 +26,8 @@ class TeacherExplainer:
         self._explain = jax.jit(self._run)
 
     def _run(self, params, phi, batch):
-        features = self.explainer.compute(self.module.apply, params, batch)
+        out = self.module.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+        features = self.explainer.compute(self.module.apply, params, batch, out)
         return self.explainer.explain(phi, features, batch["attention_mask"])
 
     def __call__(self, texts: list[str]) -> list[list[tuple[str, float]]]:
@@ -63,16 +64,11 @@ def load_teacher_explainer(workdir: str) -> TeacherExplainer:
         raise ConfigError(f"{workdir!r} was trained without a teacher explainer")
     teacher_dir = config["teacher_workdir"] or os.path.join(workdir, "teacher")
     module, params, tokenizer_file, teacher_config = checkpointing.load_trained_model(teacher_dir)
-    ckpt = checkpointing.Checkpointer(workdir, async_save=False)
-    try:
-        best, _ = ckpt.restore_best()
-    finally:
-        ckpt.close()
     return TeacherExplainer(
         module,
         params,
         explainer,
-        best["phi"],
+        checkpointing.restore_best_of(workdir)["phi"],
         tokenizer_file,
         teacher_config["data"]["max_length"],
     )

@@ -7,7 +7,6 @@ teacher forward pass.
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Any
 
@@ -60,13 +59,12 @@ def cache_outputs(
     """The dataset plus `teacher_logits` (and `teacher_features` if `explainer` is given)."""
 
     def run(params, batch):
-        logits = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"]).logits
+        out = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"])
         if explainer is None:
-            return logits, None
-        return logits, explainer.compute(apply_fn, params, batch)
+            return out.logits, None
+        return out.logits, explainer.compute(apply_fn, params, batch, out)
 
-    repl = sharding.replicated(mesh)
-    step = jax.jit(functools.partial(run), out_shardings=repl)
+    step = jax.jit(run, out_shardings=sharding.replicated(mesh))
     logits, features = [], []
     for batch in data_lib.eval_batches(dataset, batch_size):
         lg, ft = step(params, sharding.put_batch(batch, mesh))

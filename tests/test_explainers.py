@@ -91,7 +91,8 @@ def test_integrated_gradients_is_complete(tiny_model):
 def test_saliency_explainers_on_a_model_are_distributions(tiny_model, method):
     module, params, batch = tiny_model
     ex = SaliencyExplainer(method, temperature=0.1, steps=8)
-    scores = ex.compute(module.apply, params, batch)
+    out = module.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+    scores = ex.compute(module.apply, params, batch, out)
     assert scores.shape == (3, 10) and np.all(np.isfinite(np.asarray(scores)))
     p = np.asarray(ex.explain({}, scores, batch["attention_mask"]))
     np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-5)

@@ -1,7 +1,8 @@
 """Explainers by name (`config.*_explainer.name`): distributions over tokens from a model.
 
-Every explainer has `init(num_layers, num_heads) -> params`, `compute(apply_fn, params, batch)
--> features` (for a frozen model; cached per example for teachers) and
+Every explainer has `init(num_layers, num_heads) -> params`, `compute(apply_fn, params, batch, out)
+-> features` (for a frozen model, from its output `out` on `batch`, so callers that need the
+logits too run the forward pass once; cached per example for teachers) and
 `explain(params, features, mask) -> [batch, tokens]` distributions (zero on padding).
 """
 

@@ -79,7 +79,6 @@ class AttentionExplainer:
         mixed = jnp.einsum("lh,blht->bt", self.head_weights(params), features)
         return normalize(self.token_norm, mixed, mask)
 
-    def compute(self, apply_fn, params, batch) -> jax.Array:
-        """Features of a frozen model (a teacher) on a batch; no dropout."""
-        out = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"])
+    def compute(self, apply_fn, params, batch, out) -> jax.Array:
+        """Features of a frozen model (a teacher) from its output `out` on `batch` (no dropout)."""
         return self.features(out.encoder.attention_logits, batch["attention_mask"])

@@ -18,17 +18,16 @@ from smat.explainers.normalizers import normalize
 METHODS = ("gradient_x_input", "gradient_norm", "integrated_gradients", "attention_x_value")
 
 
-def _class_logit_fn(apply_fn, params, batch):
+def _class_logit_fn(apply_fn, params, batch, out):
     """f(embeds) = Σ_b logit_b[predicted class_b]: its gradient is every example's own gradient."""
     ids, mask = batch["input_ids"], batch["attention_mask"]
-    out = apply_fn({"params": params}, ids, mask)
     target = jnp.argmax(out.logits, -1)
 
     def f(embeds):
         logits = apply_fn({"params": params}, ids, mask, inputs_embeds=embeds).logits
         return jnp.take_along_axis(logits, target[:, None], -1)[:, 0]
 
-    return f, out
+    return f
 
 
 def integrated_gradients(f, embeds: jax.Array, steps: int) -> jax.Array:
@@ -62,9 +61,9 @@ class SaliencyExplainer:
     def init(self, num_layers: int, num_heads: int) -> dict:
         return {}
 
-    def compute(self, apply_fn, params, batch) -> jax.Array:
-        """Per-token scores [batch, tokens] of a frozen model on a batch."""
-        f, out = _class_logit_fn(apply_fn, params, batch)
+    def compute(self, apply_fn, params, batch, out) -> jax.Array:
+        """Per-token scores [batch, tokens] of a frozen model, given its output `out` on `batch`."""
+        f = _class_logit_fn(apply_fn, params, batch, out)
         embeds = out.encoder.input_embeds
         if self.method == "attention_x_value":
             return _attention_x_value(params, out, batch["attention_mask"])
