@@ -134,6 +134,20 @@ def save_model_description(workdir: str, description: dict[str, Any], tokenizer_
     write_json(os.path.join(workdir, "model.json"), {"model": description, "tokenizer": name})
 
 
+def restore_best_of(workdir: str) -> Any:
+    """The best checkpoint's params of a run's workdir (ConfigError if it has none)."""
+    ckpt = Checkpointer(workdir, async_save=False)
+    try:
+        params, _ = ckpt.restore_best()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{workdir!r} has no best checkpoint yet; let the run evaluate once"
+        ) from None
+    finally:
+        ckpt.close()
+    return params
+
+
 def load_trained_model(workdir: str):
     """Rebuilds a finished (or interrupted) run's model with its best params.
 
@@ -146,15 +160,7 @@ def load_trained_model(workdir: str):
     if not os.path.isfile(model_json):
         raise ConfigError(f"{workdir!r} holds no trained model (no model.json); train it first")
     info = read_json(model_json)
-    ckpt = Checkpointer(workdir, async_save=False)
-    try:
-        params, _ = ckpt.restore_best()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{workdir!r} has no best checkpoint yet; let the run evaluate once"
-        ) from None
-    finally:
-        ckpt.close()
+    params = restore_best_of(workdir)
     module = module_from_description(info["model"])
     config = read_json(os.path.join(workdir, "config.json"))
     return module, params, os.path.join(workdir, info["tokenizer"]), config

@@ -105,12 +105,20 @@ def build_text_classifier(
     return BuiltModel(module=module, pretrained=pretrained, description=description)
 
 
-def max_positions(cfg: ml_collections.ConfigDict) -> int:
-    """How many tokens the model of `cfg` (the config's `model` section) can take."""
+def check_max_length(cfg: ml_collections.ConfigDict, max_length: int) -> None:
+    """Raises ConfigError unless the model of `cfg` (a `model` section) takes `max_length` tokens.
+
+    Cheap (reads config.json only): call it before tokenising the data.
+    """
     if cfg.checkpoint:
         enc = hf_checkpoint.read_config(hf_checkpoint.resolve(cfg.checkpoint))
-        return enc.max_position_embeddings - enc.position_offset
-    return cfg.max_position_embeddings
+        positions = enc.max_position_embeddings - enc.position_offset
+    else:
+        positions = cfg.max_position_embeddings
+    if max_length > positions:
+        raise ConfigError(
+            f"data.max_length={max_length} exceeds the model's {positions} positions; lower it"
+        )
 
 
 def build_model(cfg: ml_collections.ConfigDict, num_classes: int, vocab_size: int) -> BuiltModel:

@@ -94,12 +94,7 @@ class NoTeacherTrainer(Trainer):
 
     def setup(self) -> None:
         c = self.config
-        positions = models.max_positions(c.model)  # fails fast, before the data is tokenised
-        if c.data.max_length > positions:
-            raise ConfigError(
-                f"data.max_length={c.data.max_length} exceeds the model's {positions} positions; "
-                "lower it"
-            )
+        models.check_max_length(c.model, c.data.max_length)
         self.data = data_lib.load(c)
         s = self.data.splits
         self.train_set = cap(s["teacher_train"], c.data.max_train_examples)

@@ -85,6 +85,7 @@ class StaticTeacherTrainer(Trainer):
             self.teacher_workdir
         )
         teacher.check_same_data(c, t_config, self.teacher_workdir)
+        models.check_max_length(c.model, c.data.max_length)
         self.data = data_lib.load(c, tokenizer_file=tokenizer_file)
         pool = self.data.splits["student_train"]
         n = num_student_examples(c.num_examples, len(pool))
