@@ -4,6 +4,7 @@ import dataclasses
 
 import jax
 import numpy as np
+import pytest
 import torch
 import transformers
 
@@ -20,20 +21,21 @@ def _batch(vocab, batch=3, length=20, seed=0):
     return ids, mask
 
 
-def _ours(folder, num_layers=None):
+def _ours(folder, num_layers=None, ids=None):
     cfg = hf_checkpoint.read_config(folder)
     if num_layers:
         cfg = dataclasses.replace(cfg, num_layers=num_layers)
     encoder, _ = hf_checkpoint.load_params(folder, cfg)
     module = TextClassifier(encoder_cfg=cfg, num_classes=2)
-    ids, mask = _batch(cfg.vocab_size)
+    batch_ids, mask = _batch(cfg.vocab_size)
+    ids = batch_ids if ids is None else ids
     params = module.init(jax.random.key(0), ids, mask)["params"]
     params = overlay_pretrained(params, BuiltModel(module, {"encoder": encoder}, {}))
     return module.apply({"params": params}, ids, mask).encoder, ids, mask
 
 
 def _theirs(folder, ids, mask):
-    model = transformers.BertModel.from_pretrained(folder, attn_implementation="eager")
+    model = transformers.AutoModel.from_pretrained(folder, attn_implementation="eager")
     model.eval()
     with torch.no_grad():
         out = model(
@@ -68,20 +70,47 @@ def test_minilm_parity_with_hf_pytorch(minilm_folder):
     _assert_parity(ours, hidden, attn, mask)
 
 
-def test_random_bert_in_hf_layout_parity(tmp_path):
-    """A randomly initialised BERT written in HF layout loads identically in both libraries."""
-    config = transformers.BertConfig(
-        vocab_size=1200,
-        hidden_size=48,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        intermediate_size=96,
-        max_position_embeddings=64,
-    )
+_SMALL = dict(
+    vocab_size=1200,
+    hidden_size=48,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    intermediate_size=96,
+    max_position_embeddings=64,
+)
+_FAMILIES = {
+    "bert": lambda: transformers.BertModel(transformers.BertConfig(**_SMALL)),
+    # ELECTRA: a smaller embedding size projected up to hidden_size.
+    "electra": lambda: transformers.ElectraModel(
+        transformers.ElectraConfig(**_SMALL, embedding_size=32)
+    ),
+    # RoBERTa / XLM-R: position ids start after pad_token_id, one token type.
+    "roberta": lambda: transformers.RobertaModel(
+        transformers.RobertaConfig(**{**_SMALL, "max_position_embeddings": 66}, type_vocab_size=1)
+    ),
+    "xlm-roberta": lambda: transformers.XLMRobertaModel(
+        transformers.XLMRobertaConfig(
+            **{**_SMALL, "max_position_embeddings": 66}, type_vocab_size=1
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(_FAMILIES))
+def test_random_model_in_hf_layout_parity(tmp_path, family):
+    """A randomly initialised model of each supported family, written in HF layout (safetensors),
+    loads into our encoder with the same hidden states and attention as Hugging Face's own."""
     torch.manual_seed(0)
-    model = transformers.BertModel(config)
+    model = _FAMILIES[family]()
     model.save_pretrained(tmp_path, safe_serialization=True)
+    cfg = hf_checkpoint.read_config(str(tmp_path))
+    if family == "electra":
+        assert cfg.embedding_size == 32
+    if family.endswith("roberta"):
+        assert cfg.position_offset == 2 and cfg.pad_token_id == 1
     ours, ids, mask = _ours(str(tmp_path))
+    ids = np.where(mask == 1, ids, cfg.pad_token_id)
+    ours, _, _ = _ours(str(tmp_path), ids=ids)
     hidden, attn = _theirs(str(tmp_path), ids, mask)
     _assert_parity(ours, hidden, attn, mask)
 

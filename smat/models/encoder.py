@@ -46,7 +46,8 @@ class EncoderConfig:
     type_vocab_size: int = 2
     # ELECTRA: embeddings of this size are projected to hidden_size (None: no projection).
     embedding_size: int | None = None
-    # RoBERTa/XLM-R: position ids start at pad_token_id + 1.
+    # RoBERTa/XLM-R: position ids start at pad_token_id + 1 (padding: pad_token_id); any value
+    # > 0 selects that numbering (the loader sets pad_token_id + 1).
     position_offset: int = 0
     layer_norm_eps: float = 1e-12
     hidden_act: str = "gelu"
@@ -118,8 +119,13 @@ class Embeddings(nn.Module):
             inputs_embeds = word(input_ids)
         else:
             word.embedding  # noqa: B018 -- the table must exist even when embeddings are injected
-        length = input_ids.shape[1]
-        positions = jnp.arange(length)[None, :] + cfg.position_offset
+        if cfg.position_offset:
+            # RoBERTa/XLM-R number real tokens from pad_token_id + 1 and give padding the
+            # position pad_token_id, like the reference implementation.
+            real = (input_ids != cfg.pad_token_id).astype(jnp.int32)
+            positions = jnp.cumsum(real, axis=1) * real + cfg.pad_token_id
+        else:
+            positions = jnp.arange(input_ids.shape[1])[None, :]
         x = inputs_embeds + embed(cfg.max_position_embeddings, "position_embeddings")(positions)
         x = x + embed(cfg.type_vocab_size, "token_type_embeddings")(token_type_ids)
         x = _layer_norm(cfg, "LayerNorm")(x)
