@@ -69,9 +69,7 @@ class Simulation:
         if not self.explains:
             return ce, aux
         ex = self.student_explainer
-        student = ex.explain(
-            params["explainer"], ex.features(out.encoder.attention_logits, mask), mask
-        )
+        student = ex.explain(params["explainer"], ex.features(out.attention_logits, mask), mask)
         kl = weighted_mean(explanation_kl(self.teacher_explanation(phi, batch), student), w)
         aux["explanation_kl"] = kl
         return ce + self.beta * kl, aux

@@ -7,6 +7,7 @@ teacher forward pass.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -14,9 +15,18 @@ import jax
 import ml_collections
 import numpy as np
 
-from smat import checkpointing, sharding
+from smat import checkpointing, models, sharding
 from smat import data as data_lib
 from smat.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+    """A frozen teacher: a model (see `smat.models.protocol`) and its trained params."""
+
+    model: models.BuiltModel
+    params: Any
+
 
 # Data fields a student must share with its teacher: same examples, same tokens.
 SHARED_DATA_FIELDS = ("name", "source", "text_column", "label_column", "max_length", "split")

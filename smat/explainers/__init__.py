@@ -8,6 +8,8 @@ logits too run the forward pass once; cached per example for teachers) and
 
 from __future__ import annotations
 
+from typing import Any
+
 import ml_collections
 
 from smat.errors import ConfigError
@@ -21,6 +23,8 @@ __all__ = [
     "AttentionExplainer",
     "SaliencyExplainer",
     "build",
+    "check_model",
+    "register_explainer",
     "entmax15",
     "integrated_gradients",
     "normalize",
@@ -30,7 +34,17 @@ __all__ = [
 EXPLAINERS: Registry = Registry("explainer")
 
 
-@EXPLAINERS.register("attention")
+def register_explainer(name: str):
+    """Decorator registering `factory(cfg, learnable) -> explainer` under `name`.
+
+    `cfg` is an explainer config section (`smat.config.explainer_section`); the explainer has
+    `init`, `compute` and `explain` as described in this module's docstring. Configs then
+    select it with `--config.teacher_explainer.name=<name>`.
+    """
+    return EXPLAINERS.register(name)
+
+
+@register_explainer("attention")
 def _attention(cfg, learnable):
     return AttentionExplainer(
         layer=cfg.layer,
@@ -43,7 +57,7 @@ def _attention(cfg, learnable):
 
 
 for _method in ("gradient_x_input", "gradient_norm", "integrated_gradients", "attention_x_value"):
-    EXPLAINERS.register(_method)(
+    register_explainer(_method)(
         lambda cfg, learnable, m=_method: SaliencyExplainer(m, cfg.temperature, cfg.ig_steps)
     )
 
@@ -65,3 +79,37 @@ def build(cfg: ml_collections.ConfigDict, learnable: bool = False):
         return factory(cfg, learnable)
     except ValueError as e:
         raise ConfigError(f"explainer {cfg.name!r}: {e}") from None
+
+
+def check_model(explainer, out: Any, accepts_embeds: bool, who: str) -> None:
+    """Raises ConfigError if a model's output `out` (shapes suffice) lacks what `explainer` needs.
+
+    Args:
+      explainer: an explainer (or None: nothing needed).
+      out: the model's output, e.g. from `smat.models.output_shapes`.
+      accepts_embeds: whether the model takes `inputs_embeds=`.
+      who: "teacher" or "student", for the message.
+    """
+    if explainer is None:
+        return
+    method = getattr(explainer, "method", "attention")
+    if isinstance(explainer, AttentionExplainer) and getattr(out, "attention_logits", None) is None:
+        raise ConfigError(
+            f"explainer 'attention' needs attention logits, but the {who} model returns none: "
+            "return `attention_logits` [layers, batch, heads, query, key] (pre-softmax) in its "
+            "output (smat.ModelOutput), or give the teacher a gradient explainer "
+            "(gradient_x_input, gradient_norm, integrated_gradients)"
+        )
+    if method == "attention_x_value" and not hasattr(out, "encoder"):
+        raise ConfigError(
+            f"explainer 'attention_x_value' reads value vectors inside smat's own encoder; the "
+            f"{who} model is not a smat TextClassifier: pick another explainer"
+        )
+    if method in ("gradient_x_input", "gradient_norm", "integrated_gradients") and (
+        getattr(out, "input_embeds", None) is None or not accepts_embeds
+    ):
+        raise ConfigError(
+            f"explainer {method!r} differentiates with respect to the input embeddings: the "
+            f"{who} model must take `inputs_embeds=None` (used instead of the lookup) and "
+            "return `input_embeds` in its output (smat.ModelOutput); or pick 'attention'"
+        )

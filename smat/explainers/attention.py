@@ -81,4 +81,4 @@ class AttentionExplainer:
 
     def compute(self, apply_fn, params, batch, out) -> jax.Array:
         """Features of a frozen model (a teacher) from its output `out` on `batch` (no dropout)."""
-        return self.features(out.encoder.attention_logits, batch["attention_mask"])
+        return self.features(out.attention_logits, batch["attention_mask"])

@@ -63,10 +63,10 @@ class SaliencyExplainer:
 
     def compute(self, apply_fn, params, batch, out) -> jax.Array:
         """Per-token scores [batch, tokens] of a frozen model, given its output `out` on `batch`."""
-        f = _class_logit_fn(apply_fn, params, batch, out)
-        embeds = out.encoder.input_embeds
         if self.method == "attention_x_value":
             return _attention_x_value(params, out, batch["attention_mask"])
+        f = _class_logit_fn(apply_fn, params, batch, out)
+        embeds = out.input_embeds
         if self.method == "integrated_gradients":
             return jnp.sum(integrated_gradients(f, embeds, self.steps), -1)
         grad = jax.grad(lambda e: jnp.sum(f(e)))(embeds)

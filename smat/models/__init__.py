@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -12,17 +14,24 @@ from smat.errors import ConfigError
 from smat.models import hf_checkpoint
 from smat.models.classifier import ClassifierOutput, TextClassifier
 from smat.models.encoder import Encoder, EncoderConfig, EncoderOutput
+from smat.models.protocol import Adapted, ModelOutput, adapt, check_output, output_shapes
 from smat.registry import Registry
 
 __all__ = [
     "MODELS",
+    "Adapted",
     "BuiltModel",
+    "ModelOutput",
     "ClassifierOutput",
     "Encoder",
     "EncoderConfig",
     "EncoderOutput",
     "TextClassifier",
+    "adapt",
     "build_model",
+    "check_output",
+    "output_shapes",
+    "register_model",
 ]
 
 
@@ -31,20 +40,50 @@ class BuiltModel:
     """A module plus the pretrained weights to overlay on its random initialisation.
 
     Attributes:
-      module: the Flax module; `module.apply({"params": p}, **batch_inputs)`.
+      module: a Flax linen module or nnx module instance (see `smat.models.protocol`).
       pretrained: nested params (numpy) replacing parts of the random init, or None.
-      description: a dict that rebuilds the same module (written next to checkpoints).
+      description: a dict that rebuilds the same module (written next to checkpoints), or {}.
     """
 
-    module: nn.Module
-    pretrained: dict[str, Any] | None
-    description: dict[str, Any]
+    module: Any
+    pretrained: dict[str, Any] | None = None
+    description: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @functools.cached_property
+    def adapted(self) -> Adapted:
+        return adapt(self.module)
+
+    @property
+    def apply(self) -> Callable[..., Any]:
+        """`(variables, input_ids, attention_mask, *, inputs_embeds, deterministic, rngs)`."""
+        return self.adapted.apply
 
 
 MODELS: Registry = Registry("model")
 
 
-@MODELS.register("text_classifier")
+def register_model(name: str):
+    """Decorator registering `builder(cfg, num_classes, vocab_size)` under `name`.
+
+    `cfg` is the config's `model` section; the builder returns a `BuiltModel`, a linen module or
+    an nnx module instance (see `smat.models.protocol` for what the model must return). Configs
+    then select it with `--config.model.name=<name>` and `smat.train_explainer(student=<name>)`.
+    """
+    register = MODELS.register(name)
+
+    def decorator(builder):
+        @functools.wraps(builder)
+        def built(cfg, num_classes, vocab_size) -> BuiltModel:
+            out = builder(cfg, num_classes, vocab_size)
+            return out if isinstance(out, BuiltModel) else BuiltModel(out, None, {})
+
+        register(built)
+        return builder
+
+    return decorator
+
+
+@register_model("text_classifier")
 def build_text_classifier(
     cfg: ml_collections.ConfigDict, num_classes: int, vocab_size: int
 ) -> BuiltModel:

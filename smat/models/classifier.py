@@ -12,8 +12,18 @@ from smat.models.encoder import Encoder, EncoderConfig, EncoderOutput, upcast
 
 @flax.struct.dataclass
 class ClassifierOutput:
+    """Logits plus everything the encoder exposes (a `smat.ModelOutput` and more)."""
+
     logits: jax.Array  # [batch, num_classes]
     encoder: EncoderOutput
+
+    @property
+    def attention_logits(self) -> jax.Array:
+        return self.encoder.attention_logits
+
+    @property
+    def input_embeds(self) -> jax.Array:
+        return self.encoder.input_embeds
 
 
 class ScalarMix(nn.Module):

@@ -19,13 +19,18 @@ def cap(dataset: data_lib.ArrayDataset, n: int) -> data_lib.ArrayDataset:
 
 
 def init_params(built: models.BuiltModel, example_ids: np.ndarray, rng: jax.Array, mesh) -> Any:
-    """Random init (+ pretrained overlay), replicated on the mesh."""
+    """Random init (+ pretrained overlay), replicated on the mesh.
+
+    An nnx instance brings its own parameters (made by its constructor): they are used as is.
+    """
     repl = sharding.replicated(mesh)
-    module = built.module
+    adapted = built.adapted
+    if adapted.init is None:
+        return jax.device_put(adapted.initial_params, repl)
 
     def init(key):
         ids = jnp.asarray(example_ids[:1])
-        return module.init(key, ids, jnp.ones_like(ids))["params"]
+        return adapted.init(key, ids, jnp.ones_like(ids))
 
     params = jax.jit(init, out_shardings=repl)(rng)
     return jax.device_put(models.overlay_pretrained(params, built), repl)

@@ -111,7 +111,7 @@ class NoTeacherTrainer(Trainer):
             )
         tx = optim.make(c.optim, self.total_steps)
         self.state = self._init_state(tx)
-        apply_fn = self.model.module.apply
+        apply_fn = self.model.apply
         repl = sharding.replicated(self.mesh)
         state_sh = jax.tree.map(lambda x: x.sharding, self.state)
         self.train_step = jax.jit(

@@ -11,15 +11,18 @@ Selection and early stopping use validation simulability (agreement with the tea
 import functools
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 from clu import metrics as clu_metrics
 
+from smat import callbacks as cb
 from smat import checkpointing, explainers, meta, models, optim, sharding, teacher
 from smat import data as data_lib
 from smat.errors import ConfigError
@@ -61,33 +64,63 @@ def num_student_examples(num_examples: float, pool: int) -> int:
 
 
 class StaticTeacherTrainer(Trainer):
-    """A student trained on the teacher's predictions, with a fixed teacher explainer (or none)."""
+    """A student trained on the teacher's predictions, with a fixed teacher explainer (or none).
+
+    By default the teacher comes from `config.teacher_workdir` and the data from `config.data`.
+    The Python API (`smat.train_explainer`) passes them in instead: `teacher` (a frozen model and
+    its params), `splits` (student_train / student_valid / student_test datasets) and `student`
+    (a built model; default: `config.model` from the registry).
+    """
 
     eval_metrics = ("val/simulability", "val/loss", "val/accuracy")
     learnable = False
 
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        workdir: str,
+        callbacks: Sequence[cb.Callback] | None = None,
+        *,
+        teacher: teacher.Teacher | None = None,
+        splits: dict[str, data_lib.ArrayDataset] | None = None,
+        student: models.BuiltModel | None = None,
+    ):
+        super().__init__(config, workdir, callbacks)
+        if (teacher is None) != (splits is None):
+            raise ValueError("pass both teacher and splits (the Python API), or neither")
+        self.given_teacher, self.given_splits, self.given_student = teacher, splits, student
+
     @property
-    def teacher_workdir(self) -> str:
+    def teacher_workdir(self) -> str | None:
+        if self.given_teacher is not None:
+            return None
         return os.path.abspath(self.config.teacher_workdir or os.path.join(self.workdir, "teacher"))
 
     def fit(self) -> dict[str, Any]:
         # Refuse a conflicting workdir before spending minutes on the teacher.
-        if self._check_workdir() is None:
+        if self.given_teacher is None and self._check_workdir() is None:
             summary = teacher.ensure_trained(self.config.teacher, self.teacher_workdir)
             if summary["status"] != "finished":
                 return summary  # interrupted while training the teacher: resume both later
         return super().fit()
 
     # ----- setup ---------------------------------------------------------------------------
-    def setup(self) -> None:
+    def _teacher_and_splits(self) -> tuple[teacher.Teacher, dict[str, data_lib.ArrayDataset]]:
+        if self.given_teacher is not None:
+            return self.given_teacher, self.given_splits
         c = self.config
         t_module, t_params, tokenizer_file, t_config = checkpointing.load_trained_model(
             self.teacher_workdir
         )
         teacher.check_same_data(c, t_config, self.teacher_workdir)
         models.check_max_length(c.model, c.data.max_length)
-        self.data = data_lib.load(c, tokenizer_file=tokenizer_file)
-        pool = self.data.splits["student_train"]
+        splits = data_lib.load(c, tokenizer_file=tokenizer_file).splits
+        return teacher.Teacher(models.BuiltModel(t_module), t_params), splits
+
+    def setup(self) -> None:
+        c = self.config
+        frozen, splits = self._teacher_and_splits()
+        pool = splits["student_train"]
         n = num_student_examples(c.num_examples, len(pool))
         if n < c.train.batch_size:
             raise ConfigError(
@@ -101,32 +134,38 @@ class StaticTeacherTrainer(Trainer):
             if self.teacher_explainer is not None
             else None
         )
-        t_params = jax.device_put(t_params, sharding.replicated(self.mesh))
+        example = {k: pool.arrays[k][:1] for k in ("input_ids", "attention_mask")}
+        t_out = models.output_shapes(frozen.model.adapted, frozen.params, **example)
+        models.check_output(t_out, "teacher")
+        explainers.check_model(
+            self.teacher_explainer, t_out, frozen.model.adapted.accepts_embeds, "teacher"
+        )
+        t_params = jax.device_put(frozen.params, sharding.replicated(self.mesh))
         cache = functools.partial(
             teacher.cache_outputs,
-            apply_fn=t_module.apply,
+            apply_fn=frozen.model.apply,
             params=t_params,
             batch_size=c.train.eval_batch_size,
             mesh=self.mesh,
         )
         self.train_set = cache(cap(pool, n), explainer=self.teacher_explainer)
         self.valid_set = cache(
-            cap(self.data.splits["student_valid"], c.data.max_valid_examples), explainer=None
+            cap(splits["student_valid"], c.data.max_valid_examples), explainer=None
         )
-        self.test_set = cache(
-            cap(self.data.splits["student_test"], c.data.max_test_examples), explainer=None
-        )
-        self.model = models.build_model(c.model, self.data.num_classes, self.data.vocab_size)
+        self.test_set = cache(cap(splits["student_test"], c.data.max_test_examples), explainer=None)
+        num_classes = t_out.logits.shape[-1]
+        vocab_size = int(max(s.arrays["input_ids"].max() for s in splits.values())) + 1
+        self.model = self.given_student or models.build_model(c.model, num_classes, vocab_size)
         self.batches = data_lib.TrainBatches(self.train_set, c.train.batch_size, c.seed)
         self.total_steps = c.train.num_steps or math.ceil(
             c.train.num_epochs * self.batches.steps_per_epoch
         )
         self.sim = Simulation(
-            self.model.module.apply, self.teacher_explainer, self.student_explainer, c.beta
+            self.model.apply, self.teacher_explainer, self.student_explainer, c.beta
         )
         tx = optim.make(c.optim, self.total_steps)
         meta_tx = optim.make(c.meta.optim, self.total_steps) if self.learnable else None
-        self.state = self._init_state(tx, meta_tx, t_module.encoder_cfg)
+        self.state = self._init_state(tx, meta_tx, t_out, example)
         state_sh = jax.tree.map(lambda x: x.sharding, self.state)
         batch_sh = sharding.batch_sharding(self.mesh)
         repl = sharding.replicated(self.mesh)
@@ -137,7 +176,7 @@ class StaticTeacherTrainer(Trainer):
             donate_argnums=0,
         )
         self.eval_step = jax.jit(
-            functools.partial(eval_step, apply_fn=self.model.module.apply),
+            functools.partial(eval_step, apply_fn=self.model.apply),
             in_shardings=(state_sh.params, batch_sh),
             out_shardings=(repl, repl),
         )
@@ -147,21 +186,27 @@ class StaticTeacherTrainer(Trainer):
         step = functools.partial(meta.static_step, sim=self.sim, tx=tx, lr_schedule=lr)
         return lambda state, batches: step(state, batches["train"])
 
-    def _init_state(self, tx, meta_tx, teacher_cfg) -> meta.StudentState:
+    def _init_state(self, tx, meta_tx, teacher_out, example) -> meta.StudentState:
         c = self.config
         init_rng, train_rng = jax.random.split(jax.random.PRNGKey(c.seed))
-        student_cfg = self.model.module.encoder_cfg
-        params = {
-            "model": init_params(
-                self.model, self.train_set.arrays["input_ids"], init_rng, self.mesh
-            ),
-            "explainer": self._explainer_params(
-                self.student_explainer, student_cfg.num_layers, student_cfg.num_heads
-            ),
-        }
-        phi = self._explainer_params(
-            self.teacher_explainer, teacher_cfg.num_layers, teacher_cfg.num_heads
+        model_params = init_params(
+            self.model, self.train_set.arrays["input_ids"], init_rng, self.mesh
         )
+        student_out = models.output_shapes(self.model.adapted, model_params, **example)
+        models.check_output(student_out, "student")
+        if student_out.logits.shape[-1] != teacher_out.logits.shape[-1]:
+            raise ConfigError(
+                f"the student predicts {student_out.logits.shape[-1]} outputs, the teacher "
+                f"{teacher_out.logits.shape[-1]}: they must match"
+            )
+        explainers.check_model(
+            self.student_explainer, student_out, self.model.adapted.accepts_embeds, "student"
+        )
+        params = {
+            "model": model_params,
+            "explainer": self._explainer_params(self.student_explainer, student_out),
+        }
+        phi = self._explainer_params(self.teacher_explainer, teacher_out)
         repl = sharding.replicated(self.mesh)
         state = meta.StudentState(
             step=jnp.zeros((), jnp.int32),
@@ -174,11 +219,15 @@ class StaticTeacherTrainer(Trainer):
         return jax.device_put(state, repl)
 
     @staticmethod
-    def _explainer_params(explainer, num_layers: int, num_heads: int):
+    def _explainer_params(explainer, out):
         # A scalar stands for "no parameters", so every state has the same pytree structure
         # whatever the explainer (Orbax restores onto it leaf by leaf, and refuses empty arrays).
         # It gets zero gradients and no weight decay (ndim 0), so it stays 0.
-        params = explainer.init(num_layers, num_heads) if explainer is not None else {}
+        params = {}
+        if explainer is not None:
+            attn = getattr(out, "attention_logits", None)
+            layers, heads = (attn.shape[0], attn.shape[2]) if attn is not None else (0, 0)
+            params = explainer.init(layers, heads)
         return params or {"none": jnp.zeros((), jnp.float32)}
 
     # ----- loop parts ----------------------------------------------------------------------
