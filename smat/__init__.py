@@ -1,12 +1,28 @@
-"""smat: Scaffold-Maximizing Training (learning explanations that teach) in JAX/Flax."""
+"""smat: Scaffold-Maximizing Training (learning explanations that teach) in JAX/Flax.
+
+Public API (see the README's table):
+  train_explainer, load_explainer, load_teacher_explainer, TrainedExplainer,
+  ModelOutput, register_model, register_explainer.
+"""
 
 __version__ = "0.1.0"
 
+# Lazy, so `python -m smat.main --help` and config errors do not wait for JAX to import.
+_EXPORTS = {
+    "train_explainer": "smat.api",
+    "load_explainer": "smat.explain",
+    "load_teacher_explainer": "smat.explain",
+    "TrainedExplainer": "smat.explain",
+    "ModelOutput": "smat.models.protocol",
+    "register_model": "smat.models",
+    "register_explainer": "smat.explainers",
+}
+__all__ = sorted(_EXPORTS)
+
 
 def __getattr__(name):
-    # Lazy, so `python -m smat.main --help` and config errors do not wait for JAX to import.
-    if name == "load_teacher_explainer":
-        from smat.explain import load_teacher_explainer
+    if name in _EXPORTS:
+        import importlib
 
-        return load_teacher_explainer
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'smat' has no attribute {name!r}")

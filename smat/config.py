@@ -156,6 +156,8 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     c.meta.optim = optim_section(
         learning_rate=5e-4, schedule="constant", weight_decay=0.0, grad_clip=5.0
     )
+    # Adam's eps_root > 0: the learnable teacher differentiates through the student's update.
+    c.optim.eps_root = 1e-12
     c.train.monitor = "val/simulability"
     return c
 

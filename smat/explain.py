@@ -1,43 +1,103 @@
-"""Apply a trained teacher explainer (static or learned by SMAT) to new text.
+"""A trained teacher explainer (static or learned by SMAT), applied to new inputs; save / load.
 
-explain = smat.load_teacher_explainer("runs/imdb/smat")
-explain(["A gripping, beautifully acted film."])  # [[("[CLS]", 0.01), ("a", 0.02), ...]]
+explain = smat.load_teacher_explainer("runs/imdb/smat")     # from a CLI student run
+explain(["A gripping, beautifully acted film."])            # [[("[CLS]", 0.01), ("a", 0.02), ...]]
+explainer = smat.train_explainer(...)                       # from the Python API
+explainer.explain({"input_ids": ids, "attention_mask": mask})   # [batch, tokens]
+explainer.save("my_explainer"); smat.load_explainer("my_explainer")
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import json
 import os
+import shutil
+from typing import Any
 
+import flax.linen as nn
+import flax.serialization
 import jax
 import ml_collections
 import numpy as np
 
-from smat import checkpointing, explainers
+from smat import checkpointing, explainers, models
+from smat.data.pipeline import as_dataset
 from smat.data.tokenization import load_tokenizer
 from smat.errors import ConfigError
 
+FORMAT = 1
 
-class TeacherExplainer:
-    """A teacher model, its explainer and the explainer's params, applied to raw text."""
 
-    def __init__(self, module, params, explainer, phi, tokenizer_file: str, max_length: int):
-        self.module, self.params, self.explainer, self.phi = module, params, explainer, phi
-        self.tokenizer = load_tokenizer(tokenizer_file, max_length)
+class TrainedExplainer:
+    """A frozen teacher model, its explainer and the explainer's params φ.
+
+    Attributes:
+      model: the teacher (`smat.models.BuiltModel`).
+      params: the teacher's params.
+      explainer: the explainer object (e.g. `smat.explainers.AttentionExplainer`).
+      explainer_config: its config section as a dict (rebuilds `explainer`).
+      phi: the explainer's params (learned by SMAT, or the uniform initial ones).
+      summary: the training run's summary (simulability, ...), if any.
+    """
+
+    def __init__(
+        self,
+        model: models.BuiltModel,
+        params: Any,
+        explainer_config: dict[str, Any],
+        learnable: bool,
+        phi: Any,
+        *,
+        tokenizer_file: str | None = None,
+        max_length: int | None = None,
+        summary: dict[str, Any] | None = None,
+    ):
+        self.model, self.params, self.phi = model, params, phi
+        self.explainer_config, self.learnable = explainer_config, learnable
+        self.explainer = explainers.build(ml_collections.ConfigDict(explainer_config), learnable)
+        if self.explainer is None:
+            raise ConfigError("explainer 'none' gives no explanations")
+        self.tokenizer_file, self.max_length = tokenizer_file, max_length
+        self.tokenizer = (
+            load_tokenizer(tokenizer_file, max_length) if tokenizer_file and max_length else None
+        )
+        self.summary = summary or {}
         self._explain = jax.jit(self._run)
 
     def _run(self, params, phi, batch):
-        out = self.module.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
-        features = self.explainer.compute(self.module.apply, params, batch, out)
+        apply = self.model.apply
+        out = apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+        features = self.explainer.compute(apply, params, batch, out)
         return self.explainer.explain(phi, features, batch["attention_mask"])
 
+    @property
+    def head_weights(self) -> np.ndarray | None:
+        """The normalised [layers, heads] head weights (attention explainer), else None."""
+        if not isinstance(self.explainer, explainers.AttentionExplainer):
+            return None
+        return np.asarray(self.explainer.head_weights(self.phi))
+
+    def explain(self, batch) -> np.ndarray:
+        """Explanations [batch, tokens] (zero on padding, rows sum to 1) of a batch: a dict with
+        `input_ids` and `attention_mask` (or a bare input_ids array)."""
+        arrays = as_dataset(batch, "batch").arrays
+        inputs = {k: arrays[k] for k in ("input_ids", "attention_mask")}
+        return np.asarray(self._explain(self.params, self.phi, inputs))
+
     def __call__(self, texts: list[str]) -> list[list[tuple[str, float]]]:
-        """Per-token (token, score) lists, one per text; scores of a text sum to 1."""
+        """Per-token (token, score) lists of raw texts, one per text (needs a tokenizer)."""
+        if self.tokenizer is None:
+            raise ConfigError(
+                "this explainer has no tokenizer: call .explain(batch) on token ids instead"
+            )
         encodings = self.tokenizer.encode_batch(list(texts))
         batch = {
             "input_ids": np.asarray([e.ids for e in encodings], np.int32),
             "attention_mask": np.asarray([e.attention_mask for e in encodings], np.int32),
         }
-        scores = np.asarray(self._explain(self.params, self.phi, batch))
+        scores = self.explain(batch)
         return [
             [
                 (tok, float(s))
@@ -47,28 +107,122 @@ class TeacherExplainer:
             for e, row in zip(encodings, scores, strict=True)
         ]
 
+    def save(self, path: str) -> str:
+        """Writes a folder that `smat.load_explainer` reads back; returns its path.
 
-def load_teacher_explainer(workdir: str) -> TeacherExplainer:
-    """The teacher explainer of a student run (its best checkpoint's params)."""
+        The teacher's params are saved with it; the teacher's architecture too when it can be
+        rebuilt (smat's own models, or a linen module of an importable class with JSON-typed
+        fields), otherwise `load_explainer` needs `teacher=` your module.
+        """
+        os.makedirs(path, exist_ok=True)
+        info = {
+            "format": FORMAT,
+            "explainer": self.explainer_config,
+            "learnable": self.learnable,
+            "teacher": _describe(self.model),
+            "max_length": self.max_length,
+            "tokenizer": None,
+            "summary": self.summary,
+        }
+        if self.tokenizer_file:
+            info["tokenizer"] = "tokenizer" + os.path.splitext(self.tokenizer_file)[1]
+            shutil.copyfile(self.tokenizer_file, os.path.join(path, info["tokenizer"]))
+        for name, tree in (("phi", self.phi), ("teacher_params", self.params)):
+            with open(os.path.join(path, f"{name}.msgpack"), "wb") as f:
+                f.write(flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, tree)))
+        checkpointing.write_json(os.path.join(path, "explainer.json"), info)
+        return path
+
+
+def _describe(model: models.BuiltModel) -> dict[str, Any] | None:
+    """How to rebuild the teacher's module, or None if it cannot be written down."""
+    if model.description:
+        return {"kind": "smat", "description": model.description}
+    module = model.module
+    if not isinstance(module, nn.Module) or type(module).__module__ == "__main__":
+        return None
+    fields = {
+        f.name: getattr(module, f.name)
+        for f in dataclasses.fields(module)
+        if f.init and f.name not in ("parent", "name")
+    }
+    try:
+        json.dumps(fields)
+    except TypeError:
+        return None
+    cls = type(module)
+    return {"kind": "linen", "class": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
+
+
+def _rebuild(description: dict[str, Any] | None, path: str):
+    if description is None:
+        raise ConfigError(
+            f"{path!r} cannot rebuild its teacher (an nnx module, or a linen module whose class "
+            "is defined in __main__ or has non-JSON fields): pass it, "
+            "smat.load_explainer(path, teacher=<your module>)"
+        )
+    if description["kind"] == "smat":
+        return models.module_from_description(description["description"])
+    module_name, _, qualname = description["class"].partition(":")
+    obj = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj(**description["fields"])
+
+
+def load_explainer(path: str, teacher: Any = None) -> TrainedExplainer:
+    """Reads a folder written by `TrainedExplainer.save`.
+
+    Args:
+      path: the folder.
+      teacher: the teacher module (linen or nnx), needed when the folder cannot rebuild it;
+        its params are read from the folder.
+    """
+    info_path = os.path.join(path, "explainer.json")
+    if not os.path.isfile(info_path):
+        raise ConfigError(f"{path!r} holds no saved explainer (no explainer.json)")
+    info = checkpointing.read_json(info_path)
+    if info.get("format") != FORMAT:
+        raise ConfigError(f"{path!r} has explainer format {info.get('format')}, expected {FORMAT}")
+    trees = {}
+    for name in ("phi", "teacher_params"):
+        with open(os.path.join(path, f"{name}.msgpack"), "rb") as f:
+            trees[name] = flax.serialization.msgpack_restore(f.read())
+    module = teacher if teacher is not None else _rebuild(info["teacher"], path)
+    return TrainedExplainer(
+        models.BuiltModel(module),
+        trees["teacher_params"],
+        info["explainer"],
+        info["learnable"],
+        trees["phi"],
+        tokenizer_file=os.path.join(path, info["tokenizer"]) if info["tokenizer"] else None,
+        max_length=info["max_length"],
+        summary=info["summary"],
+    )
+
+
+def load_teacher_explainer(workdir: str) -> TrainedExplainer:
+    """The teacher explainer of a CLI student run (its best checkpoint's params)."""
     config_path = os.path.join(workdir, "config.json")
     if not os.path.isfile(config_path):
         raise ConfigError(f"{workdir!r} holds no run (no config.json)")
     config = checkpointing.read_json(config_path)
     if config["setup"] not in ("static_teacher", "learnable_teacher"):
         raise ConfigError(f"{workdir!r} is a {config['setup']!r} run, not a student run")
-    explainer = explainers.build(
-        ml_collections.ConfigDict(config["teacher_explainer"]),
-        learnable=config["setup"] == "learnable_teacher",
-    )
-    if explainer is None:
+    if config["teacher_explainer"]["name"] == "none" or config["beta"] == 0:
         raise ConfigError(f"{workdir!r} was trained without a teacher explainer")
     teacher_dir = config["teacher_workdir"] or os.path.join(workdir, "teacher")
     module, params, tokenizer_file, teacher_config = checkpointing.load_trained_model(teacher_dir)
-    return TeacherExplainer(
-        module,
+    summary_path = os.path.join(workdir, "summary.json")
+    return TrainedExplainer(
+        models.BuiltModel(
+            module, None, checkpointing.read_json(os.path.join(teacher_dir, "model.json"))["model"]
+        ),
         params,
-        explainer,
+        config["teacher_explainer"],
+        config["setup"] == "learnable_teacher",
         checkpointing.restore_best_of(workdir)["phi"],
-        tokenizer_file,
-        teacher_config["data"]["max_length"],
+        tokenizer_file=tokenizer_file,
+        max_length=teacher_config["data"]["max_length"],
+        summary=checkpointing.read_json(summary_path) if os.path.isfile(summary_path) else None,
     )

@@ -68,3 +68,43 @@ def eval_batches(dataset: ArrayDataset, batch_size: int) -> Iterator[Batch]:
         out = {k: v[idx] for k, v in dataset.arrays.items()}
         out["weight"] = real.astype(np.float32)
         yield out
+
+
+def as_dataset(data, name: str = "data") -> ArrayDataset:
+    """In-memory examples as an ArrayDataset with input_ids, attention_mask, label and index.
+
+    Accepts an ArrayDataset, a dict of arrays (`input_ids` [N, tokens] required; `attention_mask`
+    defaults to ones; `label` or `labels` optional, -1 when absent), a bare `input_ids` array, or
+    an iterable of such dicts (batches, concatenated). Raises ValueError naming what is wrong.
+    """
+    if isinstance(data, ArrayDataset):
+        data = data.arrays
+    elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+        data = {"input_ids": data}
+    elif not isinstance(data, dict):
+        batches = [dict(b) for b in data]
+        if not batches:
+            raise ValueError(f"{name} is empty")
+        data = {k: np.concatenate([np.asarray(b[k]) for b in batches]) for k in batches[0]}
+    if "input_ids" not in data:
+        raise ValueError(f"{name} has no 'input_ids' (keys: {sorted(data)})")
+    arrays = {k: np.asarray(v) for k, v in data.items()}
+    ids = arrays["input_ids"]
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(
+            f"{name}['input_ids'] must be an integer array [examples, tokens], got "
+            f"{ids.dtype} {ids.shape}"
+        )
+    arrays["input_ids"] = ids.astype(np.int32)
+    mask = arrays.get("attention_mask", np.ones_like(ids))
+    if mask.shape != ids.shape:
+        raise ValueError(
+            f"{name}['attention_mask'] has shape {mask.shape}, input_ids {ids.shape}: "
+            "they must match"
+        )
+    arrays["attention_mask"] = mask.astype(np.int32)
+    if "labels" in arrays and "label" not in arrays:
+        arrays["label"] = arrays.pop("labels")
+    arrays.setdefault("label", np.full(len(ids), -1, np.int32))
+    arrays.setdefault("index", np.arange(len(ids), dtype=np.int32))
+    return ArrayDataset(arrays)

@@ -1,0 +1,192 @@
+"""`smat.train_explainer`: learn an explainer for your own Flax model in a few lines.
+
+It builds a student config from `smat.config` (the documented defaults, nothing else), then
+runs the same trainers as `python -m smat.main` (jitted meta-step, callbacks, Orbax checkpoints,
+TensorBoard) with your teacher and data passed in, and returns the explainer of the best step.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import ml_collections
+
+from smat import config as config_lib
+from smat import models
+from smat.data.pipeline import as_dataset
+from smat.errors import ConfigError
+from smat.explain import TrainedExplainer
+from smat.teacher import Teacher
+
+# Explainer names that have parameters SMAT can learn.
+LEARNABLE = ("attention",)
+
+
+def _as_built(model: Any, config: ml_collections.ConfigDict, num_classes: int, vocab: int):
+    if isinstance(model, models.BuiltModel):
+        return model
+    if isinstance(model, str):
+        cfg = config.model
+        with cfg.ignore_type():
+            cfg.name = model
+        return models.build_model(cfg, num_classes, vocab)
+    models.adapt(model)  # refuses what is not a model, with a message
+    return models.BuiltModel(model)
+
+
+def _student(student: Any, teacher: models.BuiltModel, config, num_classes: int, vocab: int):
+    if isinstance(student, str) and student == "same":
+        if teacher.adapted.init is None:
+            raise ConfigError(
+                "student='same' re-initialises the teacher's architecture, but an nnx module is "
+                "initialised by its constructor: pass student=YourModel(..., rngs=nnx.Rngs(seed))"
+            )
+        # Same architecture, fresh initialisation; smat's own models reload their pretraining.
+        return models.BuiltModel(teacher.module, teacher.pretrained, teacher.description)
+    return _as_built(student, config, num_classes, vocab)
+
+
+def _overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]) -> None:
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = config
+        try:
+            for p in parents:
+                node = node[p]
+            if leaf not in node:
+                raise KeyError(leaf)
+            node[leaf] = value
+        except (KeyError, AttributeError):
+            raise ConfigError(
+                f"config override {dotted!r}: no such field; see smat/config.py for the fields"
+            ) from None
+        except TypeError as e:
+            raise ConfigError(f"config override {dotted}={value!r}: {e}") from None
+
+
+def train_explainer(
+    teacher: Any,
+    teacher_params: Any = None,
+    *,
+    train_data: Any,
+    valid_data: Any,
+    test_data: Any = None,
+    num_examples: float = 500.0,
+    student: Any = "same",
+    explainer: str | dict[str, Any] = "attention",
+    learn: bool = True,
+    beta: float = 5.0,
+    seed: int = 0,
+    workdir: str | None = None,
+    config: dict[str, Any] | None = None,
+    callbacks: list | None = None,
+) -> TrainedExplainer:
+    """Trains a student to simulate `teacher` and (SMAT) the teacher's explainer with it.
+
+    Args:
+      teacher: a flax.linen Module, an nnx Module instance, or the name of a registered model
+        (`smat.register_model`); it must follow `smat.models.protocol` (return
+        `smat.ModelOutput` with logits, plus attention_logits for the attention explainer or
+        input_embeds for gradient explainers).
+      teacher_params: the teacher's trained params (an nnx instance brings its own).
+      train_data: the pool of student training examples: a dict of arrays (`input_ids`
+        [N, tokens], `attention_mask`, optional `label`), or an iterable of such batches.
+      valid_data: student validation examples (the meta-step's outer loss, model selection).
+      test_data: examples for the final simulability; default: valid_data (then the reported
+        test simulability is the selection metric itself, optimistically biased).
+      num_examples: student training examples, a count (>= 1) or a fraction (< 1) of train_data.
+      student: "same" (the teacher's architecture, freshly initialised), a registered model
+        name (built from `config.model`), or a linen module / nnx instance.
+      explainer: the teacher explainer's name, or a dict of `smat.config.explainer_section`
+        fields (e.g. {"name": "attention", "head_norm": "softmax"}).
+      learn: train the explainer with SMAT (attention only); False keeps it fixed (a baseline).
+      beta: weight of the explanation loss (the paper: 5 for attention, 0.2 for gradients).
+      seed: student initialisation and data order.
+      workdir: where checkpoints, TensorBoard events and the summary go (default: a new
+        temporary folder, printed); an existing run there is resumed.
+      config: overrides of any other `smat.config` field, as {"dotted.name": value}, e.g.
+        {"train.num_epochs": 10, "optim.learning_rate": 1e-4, "train.batch_size": 32}. Every
+        default is the documented one of `smat.config.student_base` (no hidden warmup).
+      callbacks: trainer callbacks replacing the defaults (early stopping, checkpoints,
+        TensorBoard, progress bar).
+    Returns:
+      The explainer of the best validation-simulability step, with `.summary` of the run.
+    """
+    from smat.trainers import TRAINERS
+
+    c = config_lib.student_base(config_lib.base())
+    c.seed = seed
+    c.num_examples = float(num_examples)
+    c.beta = float(beta)
+    spec = {"name": explainer} if isinstance(explainer, str) else dict(explainer)
+    _overrides(c, {f"teacher_explainer.{k}": v for k, v in spec.items()})
+    learnable = learn and c.teacher_explainer.name in LEARNABLE
+    if learn and not learnable and c.teacher_explainer.name != "none":
+        print(f"explainer {c.teacher_explainer.name!r} has no parameters: nothing to learn")
+    c.setup = "learnable_teacher" if learnable else "static_teacher"
+    _overrides(c, config or {})
+    config_lib.validate(c)
+
+    splits = {
+        "student_train": as_dataset(train_data, "train_data"),
+        "student_valid": as_dataset(valid_data, "valid_data"),
+        "student_test": as_dataset(valid_data if test_data is None else test_data, "test_data"),
+    }
+    num_classes = 0  # only registered-name models need it; read from the teacher's output below
+    vocab = int(max(s.arrays["input_ids"].max() for s in splits.values())) + 1
+    if isinstance(teacher, str):
+        num_classes = int(_label_count(splits))
+    t_model = _as_built(teacher, c, num_classes, vocab)
+    if teacher_params is None:
+        teacher_params = t_model.adapted.initial_params
+        if teacher_params is None:
+            raise ConfigError("teacher_params is required for a linen or registered teacher")
+    if num_classes == 0:
+        example = {
+            k: splits["student_train"].arrays[k][:1] for k in ("input_ids", "attention_mask")
+        }
+        out = models.output_shapes(t_model.adapted, teacher_params, **example)
+        models.check_output(out, "teacher")
+        num_classes = out.logits.shape[-1] if len(out.logits.shape) == 2 else 1
+    s_model = _student(student, t_model, c, num_classes, vocab)
+
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix="smat_explainer_")
+        print(f"workdir: {workdir}")
+    c.lock()
+    trainer = TRAINERS.get(c.setup)(
+        c,
+        workdir,
+        callbacks,
+        teacher=Teacher(t_model, teacher_params),
+        splits=splits,
+        student=s_model,
+    )
+    summary = trainer.fit()
+    if summary["status"] != "finished":
+        raise KeyboardInterrupt(
+            f"training was interrupted ({summary.get('signal')}); call again with "
+            f"workdir={os.path.abspath(workdir)!r} to resume"
+        )
+    from smat.checkpointing import restore_best_of
+
+    return TrainedExplainer(
+        t_model,
+        teacher_params,
+        config_lib.to_dict(c)["teacher_explainer"],
+        learnable,
+        restore_best_of(workdir)["phi"],
+        summary=summary,
+    )
+
+
+def _label_count(splits) -> int:
+    labels = splits["student_train"].arrays["label"]
+    if labels.min() < 0:
+        raise ConfigError(
+            "a registered-name teacher is built with num_classes from the labels: give "
+            "train_data a 'label' array, or pass the module itself"
+        )
+    return int(labels.max()) + 1

@@ -1,0 +1,225 @@
+"""`smat.train_explainer` with users' own linen and nnx models; save/load; clear errors."""
+
+import importlib.util
+import inspect
+import os
+import sys
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import smat
+from smat import config as config_lib
+from smat.errors import ConfigError
+from tests.conftest import REPO
+
+VOCAB, LENGTH = 40, 12
+
+
+def _example_module():
+    path = os.path.join(REPO, "experiments", "custom_model.py")
+    spec = importlib.util.spec_from_file_location("smat_custom_model_example", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # importable by name, as an installed user module would be
+    spec.loader.exec_module(module)
+    return module
+
+
+example = _example_module()
+
+
+def _data(n: int, seed: int) -> dict[str, np.ndarray]:
+    """Generated reviews: label 1 iff token 5 occurs more often than token 6."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(2, VOCAB, size=(n, LENGTH)).astype(np.int32)
+    mask = np.ones_like(ids)
+    lengths = rng.integers(6, LENGTH + 1, size=n)
+    mask[np.arange(LENGTH)[None, :] >= lengths[:, None]] = 0
+    ids[mask == 0] = 0
+    label = ((ids == 5).sum(1) > (ids == 6).sum(1)).astype(np.int32)
+    return {"input_ids": ids, "attention_mask": mask, "label": label}
+
+
+TINY = {
+    "train.batch_size": 8,
+    "train.eval_batch_size": 16,
+    "train.num_steps": 6,
+    "train.eval_every_steps": 3,
+    "train.log_every_steps": 3,
+    "ckpt.every_steps": 3,
+    "optim.learning_rate": 1e-3,
+    "meta.optim.learning_rate": 5e-2,
+    "progress": False,
+}
+
+
+def _linen_teacher():
+    model = example.TinyTextClassifier(vocab_size=VOCAB, dim=16, heads=2, layers=2, max_length=12)
+    d = _data(1, 0)
+    params = model.init(jax.random.key(1), d["input_ids"], d["attention_mask"])["params"]
+    return model, params
+
+
+def test_linen_model_learns_an_explainer_that_saves_and_loads(tmp_path):
+    model, params = _linen_teacher()
+    explainer = smat.train_explainer(
+        teacher=model,
+        teacher_params=params,
+        train_data=_data(64, 1),
+        valid_data=_data(32, 2),
+        test_data=_data(48, 3),
+        num_examples=32,
+        workdir=str(tmp_path / "run"),
+        config=TINY,
+    )
+    s = explainer.summary
+    assert s["status"] == "finished" and s["setup"] == "learnable_teacher"
+    assert s["test/examples"] == 48 and 0.0 <= s["test/simulability"] <= 1.0
+    weights = explainer.head_weights
+    assert weights.shape == (2, 2)
+    np.testing.assert_allclose(weights.sum(), 1.0, atol=1e-6)
+    assert not np.allclose(weights, 0.25), "the meta-step did not move the head weights"
+    batch = _data(5, 4)
+    scores = explainer.explain(batch)
+    assert scores.shape == (5, LENGTH)
+    np.testing.assert_allclose(scores.sum(1), 1.0, atol=1e-5)
+    assert np.all(scores[batch["attention_mask"] == 0] == 0)
+
+    explainer.save(str(tmp_path / "saved"))
+    again = smat.load_explainer(str(tmp_path / "saved"))  # rebuilt from the module's class
+    np.testing.assert_array_equal(again.explain(batch), scores)
+    np.testing.assert_array_equal(again.head_weights, weights)
+    given = smat.load_explainer(str(tmp_path / "saved"), teacher=model)
+    np.testing.assert_array_equal(given.explain(batch), scores)
+    assert again.summary["test/simulability"] == s["test/simulability"]
+
+
+class NnxClassifier(nnx.Module):
+    """One self-attention layer in nnx, returning smat.ModelOutput."""
+
+    def __init__(self, vocab: int, dim: int, heads: int, rngs: nnx.Rngs):
+        self.heads = heads
+        self.embed = nnx.Embed(vocab, dim, rngs=rngs)
+        self.qkv = nnx.Linear(dim, 3 * dim, rngs=rngs)
+        self.drop = nnx.Dropout(0.1, rngs=rngs)
+        self.out = nnx.Linear(dim, 2, rngs=rngs)
+
+    def __call__(self, input_ids, attention_mask, inputs_embeds=None):
+        x = self.embed(input_ids) if inputs_embeds is None else inputs_embeds
+        b, t, d = x.shape
+        q, k, v = jnp.split(self.qkv(x).reshape(b, t, self.heads, -1), 3, axis=-1)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(q.shape[-1])
+        logits = jnp.where(attention_mask[:, None, None, :].astype(bool), logits, -1e9)
+        h = jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(logits, -1), v).reshape(b, t, -1)
+        h = self.drop(h)
+        m = attention_mask[..., None].astype(h.dtype)
+        pooled = jnp.sum(h * m, 1) / jnp.sum(m, 1)
+        return smat.ModelOutput(self.out(pooled), logits[None], x)
+
+
+def test_nnx_model_goes_through_train_explainer(tmp_path):
+    teacher = NnxClassifier(VOCAB, 12, 3, nnx.Rngs(0, dropout=1))
+    with pytest.raises(ConfigError, match="nnx module is initialised by its constructor"):
+        smat.train_explainer(
+            teacher=teacher, train_data=_data(64, 1), valid_data=_data(32, 2), config=TINY
+        )
+    explainer = smat.train_explainer(
+        teacher=teacher,  # nnx instances bring their params
+        student=NnxClassifier(VOCAB, 12, 3, nnx.Rngs(5, dropout=6)),
+        train_data=_data(64, 1),
+        valid_data=_data(32, 2),
+        num_examples=0.5,  # a fraction of train_data
+        workdir=str(tmp_path / "run"),
+        config=TINY,
+    )
+    assert explainer.summary["num_examples"] == 32
+    assert explainer.head_weights.shape == (1, 3)
+    batch = _data(4, 9)
+    scores = explainer.explain(batch)
+    np.testing.assert_allclose(scores.sum(1), 1.0, atol=1e-5)
+    explainer.save(str(tmp_path / "saved"))
+    with pytest.raises(ConfigError, match="teacher=<your module>"):
+        smat.load_explainer(str(tmp_path / "saved"))
+    again = smat.load_explainer(str(tmp_path / "saved"), teacher=teacher)
+    np.testing.assert_array_equal(again.explain(batch), scores)
+
+
+class LogitsOnly(nn.Module):
+    """Returns bare logits: no attention, no embeddings."""
+
+    @nn.compact
+    def __call__(self, input_ids, attention_mask):
+        x = nn.Embed(VOCAB, 8)(input_ids)
+        return nn.Dense(2)(jnp.mean(x, 1))
+
+
+def test_a_model_without_what_the_explainer_needs_is_refused_clearly(tmp_path):
+    model = LogitsOnly()
+    d = _data(1, 0)
+    params = model.init(jax.random.key(0), d["input_ids"], d["attention_mask"])["params"]
+    kwargs = dict(
+        teacher=model,
+        teacher_params=params,
+        train_data=_data(64, 1),
+        valid_data=_data(32, 2),
+        num_examples=32,
+        config=TINY,
+    )
+    with pytest.raises(ConfigError, match="needs attention logits, but the teacher model returns"):
+        smat.train_explainer(**kwargs, workdir=str(tmp_path / "a"))
+    with pytest.raises(ConfigError, match="must take `inputs_embeds=None`"):
+        smat.train_explainer(**kwargs, explainer="gradient_x_input", workdir=str(tmp_path / "g"))
+    # The student explains itself with attention whenever beta > 0.
+    teacher, t_params = _linen_teacher()
+    with pytest.raises(ConfigError, match="the student model returns none"):
+        smat.train_explainer(
+            **{**kwargs, "teacher": teacher, "teacher_params": t_params},
+            student=model,
+            workdir=str(tmp_path / "s"),
+        )
+    with pytest.raises(ConfigError, match="'train.nope': no such field"):
+        smat.train_explainer(**{**kwargs, "config": {"train.nope": 1}})
+
+
+def test_gradient_explainer_works_through_train_explainer(tmp_path):
+    model, params = _linen_teacher()
+    explainer = smat.train_explainer(
+        teacher=model,
+        teacher_params=params,
+        train_data=_data(64, 1),
+        valid_data=_data(32, 2),
+        num_examples=32,
+        explainer="gradient_x_input",
+        beta=0.2,
+        workdir=str(tmp_path / "run"),
+        config=TINY,
+    )
+    assert explainer.summary["setup"] == "static_teacher"
+    assert explainer.head_weights is None
+    batch = _data(3, 5)
+    scores = explainer.explain(batch)
+    np.testing.assert_allclose(scores.sum(1), 1.0, atol=1e-5)
+    explainer.save(str(tmp_path / "saved"))
+    np.testing.assert_array_equal(
+        smat.load_explainer(str(tmp_path / "saved")).explain(batch), scores
+    )
+
+
+def test_train_explainer_defaults_are_the_documented_config_defaults():
+    c = config_lib.student_base(config_lib.base())
+    defaults = inspect.signature(smat.train_explainer).parameters
+    assert defaults["num_examples"].default == c.num_examples
+    assert defaults["beta"].default == c.beta
+    assert defaults["seed"].default == c.seed
+    assert defaults["explainer"].default == c.teacher_explainer.name
+    assert c.optim.warmup_steps == 0  # no hidden warmup (the original added 1000 steps)
+
+
+def test_custom_model_example_runs_in_smoke_size(tmp_path):
+    result = example.run("smoke", str(tmp_path / "example"))
+    assert 0.0 <= result["student_test_simulability"] <= 1.0
+    assert len(result["head_weights"]) == 2 and len(result["top_tokens_of_first_test_review"]) == 8
