@@ -66,6 +66,7 @@ class TinyTextClassifier(nn.Module):
     heads: int = 4
     layers: int = 2
     max_length: int = 128
+    num_outputs: int = 2  # classes (1: a regression score)
 
     @nn.compact
     def __call__(self, input_ids, attention_mask, inputs_embeds=None, deterministic=True):
@@ -84,7 +85,7 @@ class TinyTextClassifier(nn.Module):
         m = attention_mask[..., None].astype(x.dtype)
         pooled = jnp.sum(nn.LayerNorm()(x) * m, 1) / jnp.sum(m, 1)
         return smat.ModelOutput(
-            logits=nn.Dense(2, name="classifier")(pooled),
+            logits=nn.Dense(self.num_outputs, name="classifier")(pooled),
             attention_logits=jnp.stack(all_logits),
             input_embeds=inputs_embeds,
         )

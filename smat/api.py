@@ -75,6 +75,7 @@ def train_explainer(
     test_data: Any = None,
     num_examples: float = 500.0,
     student: Any = "same",
+    task: str = "classification",
     explainer: str | dict[str, Any] = "attention",
     learn: bool = True,
     beta: float = 5.0,
@@ -99,6 +100,9 @@ def train_explainer(
       num_examples: student training examples, a count (>= 1) or a fraction (< 1) of train_data.
       student: "same" (the teacher's architecture, freshly initialised), a registered model
         name (built from `config.model`), or a linen module / nnx instance.
+      task: "classification" (simulate the teacher's class; simulability = accuracy) or
+        "regression" (simulate its output value, [batch] or [batch, 1]; simulability =
+        Pearson r, `test/rmse` too).
       explainer: the teacher explainer's name, or a dict of `smat.config.explainer_section`
         fields (e.g. {"name": "attention", "head_norm": "softmax"}).
       learn: train the explainer with SMAT (attention only); False keeps it fixed (a baseline).
@@ -120,6 +124,7 @@ def train_explainer(
     c.seed = seed
     c.num_examples = float(num_examples)
     c.beta = float(beta)
+    c.task = task
     spec = {"name": explainer} if isinstance(explainer, str) else dict(explainer)
     _overrides(c, {f"teacher_explainer.{k}": v for k, v in spec.items()})
     learnable = learn and c.teacher_explainer.name in LEARNABLE

@@ -141,6 +141,9 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     # Student training examples, drawn from the student_train pool: a count (>= 1) or a fraction
     # (< 1) of the pool. The pool is in stratified order, so sizes nest (500 within 1000 ...).
     c.num_examples = 500.0
+    # "classification": the student predicts the teacher's class (simulability = accuracy);
+    # "regression": its output value (squared error; simulability = Pearson r).
+    c.task = "classification"
     # Weight β of the explanation loss KL(teacher explanation || student explanation); 0 = the
     # "no explanation" baseline.
     c.beta = 5.0
@@ -257,6 +260,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
             f"setup={c.setup!r} needs the student fields (num_examples, beta, teacher, ...): "
             "build the config with smat.config.student_base(teacher_config)"
         )
+    if c.task not in ("classification", "regression"):
+        raise ConfigError(f"task={c.task!r}; choose classification or regression")
     if c.num_examples <= 0:
         raise ConfigError(f"num_examples={c.num_examples} must be > 0 (a count, or a fraction < 1)")
     if c.beta < 0:

@@ -1,8 +1,9 @@
 """The student's objective: simulate the teacher, helped by the teacher's explanations.
 
-L_in(θ, ψ; φ) = CE(S_θ(x), argmax T(x)) + β · KL(E_T^φ(x) ‖ E_S^ψ(x)): the targets are the
-teacher's predictions (cached per example), never the gold labels; the KL sums over tokens
-(padding has probability 0 in both) with probabilities clipped at 1e-7 before the log.
+L_in(θ, ψ; φ) = CE(S_θ(x), argmax T(x)) + β · KL(E_T^φ(x) ‖ E_S^ψ(x)) (regression: squared
+error to T(x) instead of CE): the targets are the teacher's predictions (cached per example),
+never the gold labels; the KL sums over tokens (padding has probability 0 in both) with
+probabilities clipped at 1e-7 before the log.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from smat.losses import cross_entropy, weighted_mean
+from smat import tasks
+from smat.losses import weighted_mean
 
 CLIP = 1e-7
 
@@ -34,12 +36,15 @@ class Simulation:
       teacher_explainer: explainer of the teacher (params φ), or None for no explanation.
       student_explainer: the student's attention explainer (params ψ), or None.
       beta: weight of the explanation loss (0: the "no explanation" baseline).
+      task: "classification" (CE to the teacher's class) or "regression" (squared error to
+        the teacher's output); see `smat.tasks`.
     """
 
     apply_fn: Callable
     teacher_explainer: Any | None
     student_explainer: Any | None
     beta: float
+    task: str = "classification"
 
     @property
     def explains(self) -> bool:
@@ -60,11 +65,11 @@ class Simulation:
             deterministic=False,
             rngs={"dropout": rng},
         )
-        target = jnp.argmax(batch["teacher_logits"], -1)
-        ce = weighted_mean(cross_entropy(out.logits, target), w)
+        target = tasks.target(self.task, batch["teacher_logits"])
+        ce = weighted_mean(tasks.loss(self.task, out.logits, target), w)
         aux = {
             "simulation_loss": ce,
-            "simulability": weighted_mean((jnp.argmax(out.logits, -1) == target), w),
+            "simulability": tasks.agreement(self.task, out.logits, target, w),
         }
         if not self.explains:
             return ce, aux
@@ -75,9 +80,10 @@ class Simulation:
         return ce + self.beta * kl, aux
 
     def simulation_loss(self, params, batch) -> jax.Array:
-        """Outer loss: CE against the teacher's predictions, no dropout, no explanations."""
+        """Outer loss: the simulation loss on the teacher's predictions, no dropout, no
+        explanations."""
         logits = self.apply_fn(
             {"params": params["model"]}, batch["input_ids"], batch["attention_mask"]
         ).logits
-        target = jnp.argmax(batch["teacher_logits"], -1)
-        return weighted_mean(cross_entropy(logits, target), batch["weight"])
+        target = tasks.target(self.task, batch["teacher_logits"])
+        return weighted_mean(tasks.loss(self.task, logits, target), batch["weight"])

@@ -223,3 +223,56 @@ def test_custom_model_example_runs_in_smoke_size(tmp_path):
     result = example.run("smoke", str(tmp_path / "example"))
     assert 0.0 <= result["student_test_simulability"] <= 1.0
     assert len(result["head_weights"]) == 2 and len(result["top_tokens_of_first_test_review"]) == 8
+
+
+def test_regression_teacher_is_simulated_with_pearson_r(tmp_path):
+    model = example.TinyTextClassifier(
+        vocab_size=VOCAB, dim=16, heads=2, layers=2, max_length=12, num_outputs=1
+    )
+    d = _data(1, 0)
+    params = model.init(jax.random.key(2), d["input_ids"], d["attention_mask"])["params"]
+
+    def scored(n, seed):
+        data = _data(n, seed)
+        data["label"] = (data["input_ids"] == 5).mean(1).astype(np.float32)  # a gold score
+        return data
+
+    explainer = smat.train_explainer(
+        teacher=model,
+        teacher_params=params,
+        train_data=scored(64, 1),
+        valid_data=scored(32, 2),
+        test_data=scored(48, 3),
+        num_examples=32,
+        task="regression",
+        workdir=str(tmp_path / "run"),
+        config={**TINY, "optim.learning_rate": 3e-3},
+    )
+    s = explainer.summary
+    assert -1.0 <= s["test/simulability"] <= 1.0 and s["test/rmse"] >= 0.0
+    np.testing.assert_allclose(s["test/rmse"] ** 2, s["test/loss"], rtol=1e-5)
+    # The summary's simulability is Pearson r of the saved per-example outputs.
+    p = np.load(tmp_path / "run" / "test_predictions.npz")
+    r = np.corrcoef(p["student_logits"][:, 0], p["teacher_logits"][:, 0])[0, 1]
+    np.testing.assert_allclose(s["test/simulability"], r, atol=1e-4)
+    assert -1.0 <= s["test/teacher_accuracy"] <= 1.0  # Pearson r with the gold scores
+
+
+def test_pearson_metric_merges_over_batches_like_numpy():
+    from smat import tasks
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=50), rng.normal(size=50)
+    y = 0.6 * x + y
+    w = np.ones(50)
+    w[45:] = 0  # padding rows
+    stats = sum(
+        tasks.pearson_stats(
+            jnp.asarray(x[i : i + 10]), jnp.asarray(y[i : i + 10]), jnp.asarray(w[i : i + 10])
+        )
+        for i in range(0, 50, 10)
+    )
+    np.testing.assert_allclose(
+        tasks.pearson_from_stats(stats), np.corrcoef(x[:45], y[:45])[0, 1], rtol=1e-5
+    )
+    assert float(tasks.pearson_from_stats(tasks.pearson_stats(x, 0 * x, w))) == 0.0

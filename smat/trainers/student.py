@@ -23,10 +23,9 @@ import optax
 from clu import metrics as clu_metrics
 
 from smat import callbacks as cb
-from smat import checkpointing, explainers, meta, models, optim, sharding, teacher
+from smat import checkpointing, explainers, meta, models, optim, sharding, tasks, teacher
 from smat import data as data_lib
 from smat.errors import ConfigError
-from smat.losses import cross_entropy
 from smat.simulation import Simulation
 from smat.trainers.base import Trainer
 from smat.trainers.common import cap, init_params, run_eval
@@ -39,19 +38,53 @@ class SimulationEvalMetrics(clu_metrics.Collection):
     accuracy: clu_metrics.Average.from_output("accuracy")
 
 
-def eval_step(params, batch, *, apply_fn):
-    """Agreement with the teacher (simulability), CE to its predictions, accuracy to gold."""
+def _pearson(x: str, y: str):
+    """A clu metric: Pearson r between model outputs `x` and `y` over a whole dataset."""
+
+    @flax.struct.dataclass
+    class Pearson(clu_metrics.Metric):
+        stats: jax.Array
+
+        @classmethod
+        def from_model_output(cls, mask=None, **outputs):
+            return cls(tasks.pearson_stats(outputs[x], outputs[y], mask))
+
+        def merge(self, other):
+            return type(self)(self.stats + other.stats)
+
+        def compute(self):
+            return tasks.pearson_from_stats(self.stats)
+
+    return Pearson
+
+
+@flax.struct.dataclass
+class RegressionEvalMetrics(clu_metrics.Collection):
+    simulability: _pearson("prediction", "target")
+    loss: clu_metrics.Average.from_output("loss")
+    accuracy: _pearson("prediction", "label")  # Pearson r with the gold scores
+
+
+def eval_step(params, batch, *, apply_fn, task: str = "classification"):
+    """Simulability (agreement with the teacher: accuracy, or Pearson r for regression), the
+    simulation loss, and agreement with the gold labels (accuracy, or Pearson r)."""
     logits = apply_fn(
         {"params": params["model"]}, batch["input_ids"], batch["attention_mask"]
     ).logits
-    target = jnp.argmax(batch["teacher_logits"], -1)
-    pred = jnp.argmax(logits, -1)
-    metrics = SimulationEvalMetrics.single_from_model_output(
-        simulability=(pred == target).astype(jnp.float32),
-        loss=cross_entropy(logits, target),
-        accuracy=(pred == batch["label"]).astype(jnp.float32),
-        mask=batch["weight"],
-    )
+    target = tasks.target(task, batch["teacher_logits"])
+    pred = tasks.prediction(task, logits)
+    loss = tasks.loss(task, logits, target)
+    if task == "regression":
+        metrics = RegressionEvalMetrics.single_from_model_output(
+            prediction=pred, target=target, label=batch["label"], loss=loss, mask=batch["weight"]
+        )
+    else:
+        metrics = SimulationEvalMetrics.single_from_model_output(
+            simulability=(pred == target).astype(jnp.float32),
+            loss=loss,
+            accuracy=(pred == batch["label"]).astype(jnp.float32),
+            mask=batch["weight"],
+        )
     return metrics, logits
 
 
@@ -161,7 +194,7 @@ class StaticTeacherTrainer(Trainer):
             c.train.num_epochs * self.batches.steps_per_epoch
         )
         self.sim = Simulation(
-            self.model.apply, self.teacher_explainer, self.student_explainer, c.beta
+            self.model.apply, self.teacher_explainer, self.student_explainer, c.beta, c.task
         )
         tx = optim.make(c.optim, self.total_steps)
         meta_tx = optim.make(c.meta.optim, self.total_steps) if self.learnable else None
@@ -176,7 +209,7 @@ class StaticTeacherTrainer(Trainer):
             donate_argnums=0,
         )
         self.eval_step = jax.jit(
-            functools.partial(eval_step, apply_fn=self.model.apply),
+            functools.partial(eval_step, apply_fn=self.model.apply, task=c.task),
             in_shardings=(state_sh.params, batch_sh),
             out_shardings=(repl, repl),
         )
@@ -255,9 +288,16 @@ class StaticTeacherTrainer(Trainer):
             self.eval_step, best["params"], self.test_set, c.train.eval_batch_size, self.mesh
         )
         a = self.test_set.arrays
-        teacher_pred = a["teacher_logits"].argmax(-1)
         summary = {f"test/{k}": v for k, v in metrics.items()}
-        summary["test/teacher_accuracy"] = float(np.mean(teacher_pred == a["label"]))
+        teacher_pred = np.asarray(tasks.prediction(c.task, a["teacher_logits"]))
+        if np.all(a["label"] == -1):  # no gold labels (the Python API allows that)
+            del summary["test/accuracy"]
+        elif c.task == "classification":
+            summary["test/teacher_accuracy"] = float(np.mean(teacher_pred == a["label"]))
+        else:  # Pearson r with the gold scores
+            summary["test/teacher_accuracy"] = float(np.corrcoef(teacher_pred, a["label"])[0, 1])
+        if c.task == "regression":
+            summary["test/rmse"] = float(np.sqrt(metrics["loss"]))
         summary["test/examples"] = len(self.test_set)
         summary["num_examples"] = len(self.train_set)
         summary["teacher_workdir"] = self.teacher_workdir
