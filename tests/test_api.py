@@ -185,11 +185,19 @@ def test_a_model_without_what_the_explainer_needs_is_refused_clearly(tmp_path):
         smat.train_explainer(**{**kwargs, "config": {"train.nope": 1}})
 
 
-def test_gradient_explainer_works_through_train_explainer(tmp_path):
+@smat.register_model("tiny_test_classifier")
+def _tiny_classifier(cfg, num_classes, vocab_size):
+    return example.TinyTextClassifier(
+        vocab_size=vocab_size, dim=16, heads=2, layers=1, max_length=12, num_outputs=num_classes
+    )
+
+
+def test_gradient_explainer_and_a_registered_student(tmp_path):
     model, params = _linen_teacher()
     explainer = smat.train_explainer(
         teacher=model,
         teacher_params=params,
+        student="tiny_test_classifier",  # built by name from the registry
         train_data=_data(64, 1),
         valid_data=_data(32, 2),
         num_examples=32,

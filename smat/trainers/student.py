@@ -300,7 +300,8 @@ class StaticTeacherTrainer(Trainer):
             summary["test/rmse"] = float(np.sqrt(metrics["loss"]))
         summary["test/examples"] = len(self.test_set)
         summary["num_examples"] = len(self.train_set)
-        summary["teacher_workdir"] = self.teacher_workdir
+        if self.teacher_workdir is not None:
+            summary["teacher_workdir"] = self.teacher_workdir
         weights = self.head_weights(best["phi"])
         if jax.process_index() == 0:
             np.savez(
