@@ -48,24 +48,6 @@ def _student(student: Any, teacher: models.BuiltModel, config, num_classes: int,
     return _as_built(student, config, num_classes, vocab)
 
 
-def _overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]) -> None:
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = config
-        try:
-            for p in parents:
-                node = node[p]
-            if leaf not in node:
-                raise KeyError(leaf)
-            node[leaf] = value
-        except (KeyError, AttributeError):
-            raise ConfigError(
-                f"config override {dotted!r}: no such field; see smat/config.py for the fields"
-            ) from None
-        except TypeError as e:
-            raise ConfigError(f"config override {dotted}={value!r}: {e}") from None
-
-
 def train_explainer(
     teacher: Any,
     teacher_params: Any = None,
@@ -126,12 +108,12 @@ def train_explainer(
     c.beta = float(beta)
     c.task = task
     spec = {"name": explainer} if isinstance(explainer, str) else dict(explainer)
-    _overrides(c, {f"teacher_explainer.{k}": v for k, v in spec.items()})
+    config_lib.override(c, {f"teacher_explainer.{k}": v for k, v in spec.items()})
     learnable = learn and c.teacher_explainer.name in LEARNABLE
     if learn and not learnable and c.teacher_explainer.name != "none":
         print(f"explainer {c.teacher_explainer.name!r} has no parameters: nothing to learn")
     c.setup = "learnable_teacher" if learnable else "static_teacher"
-    _overrides(c, config or {})
+    config_lib.override(c, config or {})
     config_lib.validate(c)
 
     splits = {

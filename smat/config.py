@@ -295,6 +295,30 @@ def validate(c: ml_collections.ConfigDict) -> None:
         )
 
 
+def override(c: ml_collections.ConfigDict, overrides: dict) -> None:
+    """Sets fields named by dotted keys ({"optim.learning_rate": 1e-4}), like `--config.x=y`.
+
+    Raises ConfigError for an unknown field or a value of the wrong type.
+    """
+    from smat.errors import ConfigError
+
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = c
+        try:
+            for p in parents:
+                node = node[p]
+            if leaf not in node:
+                raise KeyError(leaf)
+            node[leaf] = value
+        except (KeyError, AttributeError):
+            raise ConfigError(
+                f"config override {dotted!r}: no such field; see smat/config.py for the fields"
+            ) from None
+        except TypeError as e:
+            raise ConfigError(f"config override {dotted}={value!r}: {e}") from None
+
+
 def from_file(spec: str) -> ml_collections.ConfigDict:
     """Loads `path/to/config.py[:variant]` like `--config=` does (for the Python API and tests)."""
     import importlib.util

@@ -1,0 +1,347 @@
+"""Aggregate a sweep: simulability tables with confidence intervals, a paired test, plots.
+
+  python -m smat.report runs/imdb_paper [--bootstrap 1000]
+
+Reads `<root>/sweep.json` (written by `smat.sweep`) and every cell's `test_predictions.npz`
+(per-example teacher and student outputs): every number is recomputed from those files. Writes
+`<root>/report.md`, `results.csv`, `simulability.png` (simulability vs number of student
+examples, one line per explainer, 95% CI error bars) and `heads_n<N>.png` (the learned head
+weights, layers × heads, per seed).
+
+Statistics, per (num_examples, explainer) over seeds: median and interquartile range over seeds
+(the original's reporting), and the mean over seeds with a 95% percentile-bootstrap CI over test
+examples (resampled jointly for all seeds: every student is tested on the same examples). The
+paired bootstrap test compares SMAT with the best other explainer on the same resampled
+examples: the difference, its 95% CI and a two-sided p-value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from smat import checkpointing
+
+LEARNED = "smat"
+
+
+@dataclasses.dataclass
+class Group:
+    """The cells of one (num_examples, explainer), one per seed."""
+
+    num_examples: int
+    explainer: str
+    seeds: list[int]
+    student: np.ndarray  # [seeds, examples(, outputs)]
+    teacher: np.ndarray  # [examples(, outputs)]
+    label: np.ndarray  # [examples]
+    task: str
+    head_weights: list[np.ndarray | None]
+
+
+def _agreement_stat(task: str, student: np.ndarray, teacher: np.ndarray):
+    """f(idx [B, n]) -> [B] mean over seeds of simulability on the resampled examples."""
+    if task == "classification":
+        agree = (student.argmax(-1) == teacher.argmax(-1)[None]).astype(np.float64)  # [S, N]
+
+        def accuracy(idx):
+            r = agree[:, np.atleast_2d(idx)].mean(axis=(0, 2))
+            return r if idx.ndim == 2 else r[0]
+
+        return accuracy
+    s = student.reshape(student.shape[0], student.shape[1])
+    t = teacher.reshape(teacher.shape[0])
+
+    def pearson(idx):
+        idx2 = np.atleast_2d(idx)
+        x, y = s[:, idx2], t[idx2][None]  # [S, B, n]
+        x = x - x.mean(-1, keepdims=True)
+        y = y - y.mean(-1, keepdims=True)
+        den = np.sqrt((x * x).sum(-1) * (y * y).sum(-1))
+        r = np.where(den > 0, (x * y).sum(-1) / np.where(den > 0, den, 1), 0.0).mean(0)
+        return r if idx.ndim == 2 else r[0]
+
+    return pearson
+
+
+def per_seed(group: Group) -> np.ndarray:
+    """Simulability of every seed's student on the whole test set."""
+    n = group.teacher.shape[0]
+    return np.asarray(
+        [
+            _agreement_stat(group.task, group.student[i : i + 1], group.teacher)(np.arange(n))
+            for i in range(len(group.seeds))
+        ]
+    )
+
+
+def bootstrap(stat, n: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """`stat` on `samples` resamples (with replacement) of n example indices, in chunks."""
+    out = []
+    for start in range(0, samples, 100):
+        idx = rng.integers(0, n, size=(min(100, samples - start), n))
+        out.append(stat(idx))
+    return np.concatenate(out)
+
+
+def load_groups(root: str) -> tuple[list[Group], list[str]]:
+    """The sweep's groups, and the cells without predictions (not run, failed, running)."""
+    manifest = checkpointing.read_json(os.path.join(root, "sweep.json"))
+    cells: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    missing = []
+    for cell in manifest["cells"]:
+        path = os.path.join(cell["workdir"], "test_predictions.npz")
+        if not os.path.isfile(path):
+            missing.append(cell["name"])
+            continue
+        key = (int(cell["labels"]["num_examples"]), cell["labels"]["explainer"])
+        cells.setdefault(key, []).append(cell)
+    groups = []
+    # Sizes ascending, explainers in the sweep file's order.
+    order = list(dict.fromkeys(c["labels"]["explainer"] for c in manifest["cells"]))
+    for (n, explainer), members in sorted(
+        cells.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))
+    ):
+        members.sort(key=lambda c: c["labels"]["seed"])
+        preds = []
+        for c in members:
+            with np.load(os.path.join(c["workdir"], "test_predictions.npz")) as z:
+                preds.append({k: z[k] for k in z.files})
+        for p in preds[1:]:
+            if not np.array_equal(p["index"], preds[0]["index"]):
+                raise ValueError(f"n={n} {explainer}: the seeds were tested on different examples")
+        config = checkpointing.read_json(os.path.join(members[0]["workdir"], "config.json"))
+        heads = []
+        for c in members:
+            path = os.path.join(c["workdir"], "teacher_head_weights.npy")
+            heads.append(np.load(path) if os.path.isfile(path) else None)
+        groups.append(
+            Group(
+                num_examples=n,
+                explainer=explainer,
+                seeds=[c["labels"]["seed"] for c in members],
+                student=np.stack([p["student_logits"] for p in preds]),
+                teacher=preds[0]["teacher_logits"],
+                label=preds[0]["label"],
+                task=config.get("task", "classification"),
+                head_weights=heads,
+            )
+        )
+    return groups, missing
+
+
+def summarise(groups: list[Group], samples: int, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per group: per-seed values, median/IQR over seeds, mean with 95% bootstrap CI."""
+    rows = []
+    for g in groups:
+        rng = np.random.default_rng(seed)
+        values = per_seed(g)
+        n = g.teacher.shape[0]
+        boot = bootstrap(_agreement_stat(g.task, g.student, g.teacher), n, samples, rng)
+        q25, median, q75 = np.percentile(values, [25, 50, 75])
+        rows.append(
+            {
+                "num_examples": g.num_examples,
+                "explainer": g.explainer,
+                "seeds": len(g.seeds),
+                "median": float(median),
+                "q25": float(q25),
+                "q75": float(q75),
+                "mean": float(values.mean()),
+                "ci_low": float(np.percentile(boot, 2.5)),
+                "ci_high": float(np.percentile(boot, 97.5)),
+                "per_seed": [float(v) for v in values],
+                "test_examples": n,
+            }
+        )
+    return rows
+
+
+def paired_tests(groups: list[Group], rows, samples: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Per num_examples: SMAT against the best other explainer (highest mean), paired bootstrap."""
+    out = []
+    by_key = {(g.num_examples, g.explainer): g for g in groups}
+    for n in sorted({g.num_examples for g in groups}):
+        if (n, LEARNED) not in by_key:
+            continue
+        others = [r for r in rows if r["num_examples"] == n and r["explainer"] != LEARNED]
+        if not others:
+            continue
+        best = max(others, key=lambda r: r["mean"])
+        a, b = by_key[(n, LEARNED)], by_key[(n, best["explainer"])]
+        stat_a = _agreement_stat(a.task, a.student, a.teacher)
+        stat_b = _agreement_stat(b.task, b.student, b.teacher)
+        size = a.teacher.shape[0]
+        observed = float(stat_a(np.arange(size)) - stat_b(np.arange(size)))
+        rng = np.random.default_rng(seed)
+        diffs = bootstrap(lambda idx, a=stat_a, b=stat_b: a(idx) - b(idx), size, samples, rng)
+        # Two-sided: how often a resampled difference lies as far from the observed one as the
+        # observed one lies from 0 (the bootstrap distribution shifted to the null).
+        p = float((1 + np.sum(np.abs(diffs - observed) >= abs(observed))) / (1 + len(diffs)))
+        out.append(
+            {
+                "num_examples": n,
+                "baseline": best["explainer"],
+                "difference": observed,
+                "ci_low": float(np.percentile(diffs, 2.5)),
+                "ci_high": float(np.percentile(diffs, 97.5)),
+                "p_value": p,
+            }
+        )
+    return out
+
+
+def _plot_simulability(rows, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    explainers = list(dict.fromkeys(r["explainer"] for r in rows))
+    sizes = sorted({r["num_examples"] for r in rows})
+    for k, name in enumerate(explainers):
+        mine = sorted((r for r in rows if r["explainer"] == name), key=lambda r: r["num_examples"])
+        # Small horizontal offsets keep overlapping error bars readable.
+        offset = 1 + 0.015 * (k - (len(explainers) - 1) / 2)
+        x = [r["num_examples"] * offset for r in mine]
+        y = [r["mean"] for r in mine]
+        err = [[r["mean"] - r["ci_low"] for r in mine], [r["ci_high"] - r["mean"] for r in mine]]
+        ax.errorbar(
+            x,
+            y,
+            yerr=err,
+            marker="o",
+            capsize=3,
+            label=name,
+            linewidth=2.5 if name == LEARNED else 1.2,
+        )
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(s) for s in sizes])
+    ax.set_xlabel("student training examples")
+    ax.set_ylabel("test simulability (mean over seeds, 95% CI)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_heads(group: Group, path: str) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heads = [(s, w) for s, w in zip(group.seeds, group.head_weights, strict=True) if w is not None]
+    if not heads:
+        return False
+    fig, axes = plt.subplots(1, len(heads), figsize=(3.2 * len(heads), 2.6), squeeze=False)
+    vmax = max(float(w.max()) for _, w in heads)
+    for ax, (seed, w) in zip(axes[0], heads, strict=True):
+        im = ax.imshow(w, cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
+        ax.set_title(f"{group.num_examples} examples, seed {seed}", fontsize=9)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_xticks(range(w.shape[1]))
+        ax.set_yticks(range(w.shape[0]))
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="learned head weight")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def write(root: str, samples: int = 1000) -> dict[str, Any]:
+    """Writes report.md, results.csv and the plots; returns the rows and tests."""
+    groups, missing = load_groups(root)
+    if not groups:
+        raise FileNotFoundError(f"{root}: no cell has test predictions yet; run the sweep first")
+    rows = summarise(groups, samples)
+    tests = paired_tests(groups, rows, samples)
+    with open(os.path.join(root, "results.csv"), "w", newline="") as f:
+        fields = [k for k in rows[0] if k != "per_seed"] + ["per_seed"]
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({**r, "per_seed": " ".join(f"{v:.4f}" for v in r["per_seed"])})
+    _plot_simulability(rows, os.path.join(root, "simulability.png"))
+    head_plots = [
+        f"heads_n{g.num_examples}.png"
+        for g in groups
+        if g.explainer == LEARNED
+        and _plot_heads(g, os.path.join(root, f"heads_n{g.num_examples}.png"))
+    ]
+    manifest = checkpointing.read_json(os.path.join(root, "sweep.json"))
+    task = groups[0].task
+    metric = "accuracy against the teacher" if task == "classification" else "Pearson r"
+    lines = [
+        f"# Sweep report: {os.path.basename(os.path.abspath(root))}",
+        "",
+        manifest.get("description", ""),
+        "",
+        f"Sweep file `{os.path.relpath(manifest['sweep_file'])}`, variant `{manifest['variant']}`. "
+        f"Simulability = {metric} on {groups[0].teacher.shape[0]} test examples, recomputed from "
+        f"each cell's test_predictions.npz. CI: 95% percentile bootstrap over test examples "
+        f"({samples} resamples).",
+        "",
+        "| examples | explainer | seeds | median [IQR] over seeds | mean [95% CI] | per seed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        best = max(x["mean"] for x in rows if x["num_examples"] == r["num_examples"])
+        name = f"**{r['explainer']}**" if r["mean"] == best else r["explainer"]
+        lines.append(
+            f"| {r['num_examples']} | {name} | {r['seeds']} | {r['median']:.4f} "
+            f"[{r['q25']:.4f}, {r['q75']:.4f}] | {r['mean']:.4f} [{r['ci_low']:.4f}, "
+            f"{r['ci_high']:.4f}] | {', '.join(f'{v:.4f}' for v in r['per_seed'])} |"
+        )
+    if tests:
+        lines += [
+            "",
+            "Paired bootstrap test, SMAT against the best other explainer (same test examples):",
+            "",
+            "| examples | baseline | SMAT − baseline [95% CI] | p (two-sided) |",
+            "|---|---|---|---|",
+        ]
+        for t in tests:
+            lines.append(
+                f"| {t['num_examples']} | {t['baseline']} | {t['difference']:+.4f} "
+                f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] | {t['p_value']:.3f} |"
+            )
+    lines += ["", "![simulability](simulability.png)", ""]
+    lines += [f"![learned heads]({p})" for p in head_plots]
+    if missing:
+        lines += ["", f"Cells without predictions (not run or failed): {', '.join(missing)}"]
+    with open(os.path.join(root, "report.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return {"rows": rows, "tests": tests, "missing": missing}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m smat.report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("root", help="the sweep's --root folder")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    args = parser.parse_args(argv)
+    try:
+        result = write(args.root, args.bootstrap)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"report error: {e}", file=sys.stderr)
+        return 2
+    print(open(os.path.join(args.root, "report.md")).read())
+    if result["missing"]:
+        print(f"{len(result['missing'])} cells have no predictions yet", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Run a grid of student runs (a sweep) that share one teacher, resumably, in one command.
+
+  python -m smat.sweep experiments/imdb_paper.py --root runs/imdb_paper --variant cpu
+  python -m smat.sweep experiments/imdb_paper.py --root runs/imdb_paper --print-commands
+
+A sweep file defines `get_sweep(variant) -> Sweep`. The runner trains the shared teacher once
+(in `<root>/teacher`), then every cell in order, each in `<root>/cells/<name>`; started again it
+skips finished cells and resumes interrupted ones (the trainers' own checkpoint/resume). A cell
+that fails is reported and the sweep goes on. `--print-commands` prints one `smat.main` command
+per cell instead (teacher first), for any scheduler (e.g. Slurm array jobs); aggregate the
+results afterwards with `python -m smat.report <root>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import os
+import shlex
+import sys
+import time
+import traceback
+from typing import Any
+
+from smat import checkpointing
+from smat import config as config_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One student run.
+
+    Attributes:
+      name: unique, path-like ("smat/n500/seed0"): the cell's workdir is `<root>/cells/<name>`.
+      config: a config spec, `path/to/config.py[:variant]` (relative to the sweep file).
+      overrides: config fields to set, {"dotted.field": value}.
+      labels: what the report groups by: "explainer", "num_examples", "seed".
+    """
+
+    name: str
+    config: str
+    overrides: dict[str, Any]
+    labels: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """Cells sharing one teacher (the `teacher` section of the first cell's config)."""
+
+    cells: list[Cell]
+    description: str = ""
+
+
+def load_sweep(path: str, variant: str) -> Sweep:
+    """Calls `get_sweep(variant)` of a sweep file; config paths become absolute."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no sweep file {path!r}")
+    spec = importlib.util.spec_from_file_location("_smat_sweep", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sweep = module.get_sweep(variant)
+    here = os.path.dirname(os.path.abspath(path))
+    names = [c.name for c in sweep.cells]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: cell names repeat")
+    cells = [
+        dataclasses.replace(c, config=os.path.normpath(os.path.join(here, c.config)))
+        for c in sweep.cells
+    ]
+    return dataclasses.replace(sweep, cells=cells)
+
+
+def cell_config(cell: Cell, root: str):
+    """The cell's config: its file and overrides, with the sweep's shared teacher."""
+    c = config_lib.from_file(cell.config)
+    config_lib.override(c, {**cell.overrides, "teacher_workdir": teacher_dir(root)})
+    return c
+
+
+def teacher_dir(root: str) -> str:
+    return os.path.join(os.path.abspath(root), "teacher")
+
+
+def cell_dir(root: str, cell: Cell) -> str:
+    return os.path.join(os.path.abspath(root), "cells", cell.name)
+
+
+def write_manifest(sweep: Sweep, root: str, sweep_file: str, variant: str) -> None:
+    """`<root>/sweep.json`: the cells and their labels, for `smat.report`."""
+    os.makedirs(root, exist_ok=True)
+    manifest = {
+        "sweep_file": os.path.abspath(sweep_file),
+        "variant": variant,
+        "description": sweep.description,
+        "cells": [
+            {"name": c.name, "workdir": cell_dir(root, c), "labels": c.labels} for c in sweep.cells
+        ],
+    }
+    checkpointing.write_json(os.path.join(root, "sweep.json"), manifest)
+
+
+def commands(sweep: Sweep, root: str) -> list[str]:
+    """One `python -m smat.main` command per cell, after the teacher's."""
+    # The teacher is the `teacher` section of the first cell's config, trained in its own step
+    # so that the cells (which all read it) can run in parallel afterwards.
+    lines = [
+        shlex.join(
+            [sys.executable, "-c", _TEACHER_SNIPPET, sweep.cells[0].config, teacher_dir(root)]
+        )
+    ]
+    for cell in sweep.cells:
+        args = [
+            sys.executable,
+            "-m",
+            "smat.main",
+            f"--config={cell.config}",
+            f"--workdir={cell_dir(root, cell)}",
+            f"--config.teacher_workdir={teacher_dir(root)}",
+        ]
+        args += [f"--config.{k}={_flag_value(v)}" for k, v in cell.overrides.items()]
+        lines.append(shlex.join(args))
+    return lines
+
+
+_TEACHER_SNIPPET = (
+    "import sys; from smat import config, teacher; "
+    "teacher.ensure_trained(config.from_file(sys.argv[1]).teacher, sys.argv[2])"
+)
+
+
+def _flag_value(v: Any) -> str:
+    return "None" if v is None else str(v)
+
+
+def run(sweep: Sweep, root: str) -> dict[str, Any]:
+    """Runs every cell (teacher first); returns {"finished", "failed", "interrupted"}."""
+    from smat import teacher
+    from smat.trainers import TRAINERS
+
+    first = cell_config(sweep.cells[0], root)
+    summary = teacher.ensure_trained(first.teacher, teacher_dir(root))
+    if summary["status"] != "finished":
+        return {"finished": [], "failed": [], "interrupted": "teacher"}
+    finished, failed, durations = [], [], []
+    total = len(sweep.cells)
+    for i, cell in enumerate(sweep.cells):
+        workdir = cell_dir(root, cell)
+        if os.path.isfile(os.path.join(workdir, "summary.json")):
+            finished.append(cell.name)
+            continue
+        left = total - i
+        eta = f", ETA {_duration(left * sum(durations) / len(durations))}" if durations else ""
+        print(
+            f"\n[sweep] cell {i + 1}/{total} {cell.name}: {len(finished)} done, "
+            f"{len(failed)} failed, {left} left{eta}",
+            flush=True,
+        )
+        start = time.time()
+        try:
+            config = cell_config(cell, root)
+            result = TRAINERS.get(config.setup)(config, workdir).fit()
+        except KeyboardInterrupt:
+            return {"finished": finished, "failed": failed, "interrupted": cell.name}
+        except Exception as e:  # a failed cell must not stop the sweep
+            failed.append({"cell": cell.name, "error": f"{type(e).__name__}: {e}"})
+            print(f"[sweep] cell {cell.name} FAILED: {type(e).__name__}: {e}", flush=True)
+            traceback.print_exc()
+            continue
+        if result["status"] != "finished":
+            return {"finished": finished, "failed": failed, "interrupted": cell.name}
+        durations.append(time.time() - start)
+        finished.append(cell.name)
+    return {"finished": finished, "failed": failed, "interrupted": None}
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m smat.sweep", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("sweep_file", help="a Python file with get_sweep(variant)")
+    parser.add_argument("--root", required=True, help="folder of the teacher and the cells")
+    parser.add_argument("--variant", default="cpu", help="passed to get_sweep (default: cpu)")
+    parser.add_argument(
+        "--print-commands", action="store_true", help="print one command per cell, run nothing"
+    )
+    args = parser.parse_args(argv)
+    from smat.errors import ConfigError
+
+    try:
+        sweep = load_sweep(args.sweep_file, args.variant)
+        for cell in sweep.cells:  # every cell's config is checked before anything runs
+            config_lib.validate(cell_config(cell, args.root))
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"sweep error: {e}", file=sys.stderr)
+        return 2
+    write_manifest(sweep, args.root, args.sweep_file, args.variant)
+    if args.print_commands:
+        print("\n".join(commands(sweep, args.root)))
+        return 0
+    start = time.time()
+    result = run(sweep, args.root)
+    done, failed = result["finished"], result["failed"]
+    print(
+        f"\n[sweep] {len(done)}/{len(sweep.cells)} cells finished, {len(failed)} failed, "
+        f"{_duration(time.time() - start)} in this invocation",
+        flush=True,
+    )
+    for f in failed:
+        print(f"[sweep] FAILED {f['cell']}: {f['error']}", flush=True)
+    if result["interrupted"]:
+        print(f"[sweep] interrupted at {result['interrupted']}: run again to resume", flush=True)
+        return 130
+    print(f"[sweep] report: python -m smat.report {args.root}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

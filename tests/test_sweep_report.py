@@ -1,0 +1,154 @@
+"""smat.sweep (resumable grid runner) and smat.report (statistics from the cells' predictions)."""
+
+import csv
+import json
+import os
+import shlex
+
+import numpy as np
+import pytest
+
+from smat import report, sweep
+from tests.conftest import REPO
+
+PAPER = os.path.join(REPO, "experiments", "imdb_paper.py")
+
+
+def _fake_sweep(root, agreements: dict[str, list[float]], n: int = 400, seed: int = 0):
+    """Cells whose students agree with the teacher on a given fraction of n test examples."""
+    rng = np.random.default_rng(seed)
+    teacher = rng.normal(size=(n, 2))
+    cells = []
+    for explainer, per_seed in agreements.items():
+        for s, frac in enumerate(per_seed):
+            workdir = os.path.join(root, "cells", explainer, f"seed{s}")
+            os.makedirs(workdir)
+            agree = rng.permutation(n) < int(round(frac * n))
+            student = np.where(agree[:, None], teacher, -teacher)  # flipped = disagree
+            np.savez(
+                os.path.join(workdir, "test_predictions.npz"),
+                index=np.arange(n),
+                label=np.zeros(n, np.int32),
+                teacher_logits=teacher,
+                student_logits=student,
+            )
+            with open(os.path.join(workdir, "config.json"), "w") as f:
+                json.dump({"task": "classification"}, f)
+            if explainer == "smat":
+                np.save(os.path.join(workdir, "teacher_head_weights.npy"), np.full((2, 3), 1 / 6))
+            cells.append(
+                {
+                    "name": f"{explainer}/seed{s}",
+                    "workdir": workdir,
+                    "labels": {"explainer": explainer, "num_examples": 100, "seed": s},
+                }
+            )
+    with open(os.path.join(root, "sweep.json"), "w") as f:
+        json.dump({"sweep_file": PAPER, "variant": "test", "cells": cells}, f)
+
+
+def test_report_statistics_are_computed_from_the_prediction_files(tmp_path):
+    root = str(tmp_path)
+    _fake_sweep(
+        root,
+        {
+            "none": [0.70, 0.72, 0.74],
+            "attention_all": [0.80, 0.81, 0.85],
+            "smat": [0.90, 0.91, 0.92],
+        },
+    )
+    result = report.write(root, samples=400)
+    rows = {r["explainer"]: r for r in result["rows"]}
+    np.testing.assert_allclose(rows["none"]["per_seed"], [0.70, 0.72, 0.74])
+    assert rows["attention_all"]["median"] == pytest.approx(0.81)
+    assert rows["attention_all"]["q25"] == pytest.approx(0.805)
+    assert rows["attention_all"]["q75"] == pytest.approx(0.83)
+    r = rows["smat"]
+    assert r["mean"] == pytest.approx(0.91)
+    assert r["ci_low"] < r["mean"] < r["ci_high"] and r["ci_high"] - r["ci_low"] < 0.06
+    (test,) = result["tests"]
+    assert test["baseline"] == "attention_all"
+    assert test["difference"] == pytest.approx(0.91 - 0.82)
+    assert test["p_value"] < 0.01 and test["ci_low"] > 0
+    for name in ("report.md", "results.csv", "simulability.png", "heads_n100.png"):
+        assert os.path.getsize(os.path.join(root, name)) > 0
+    with open(os.path.join(root, "results.csv")) as f:
+        assert [row["explainer"] for row in csv.DictReader(f)] == ["none", "attention_all", "smat"]
+    assert (
+        "| 100 | **smat** | 3 | 0.9100 [0.9050, 0.9150]"
+        in open(os.path.join(root, "report.md")).read()
+    )
+
+
+def test_paired_test_finds_no_difference_between_equal_explainers(tmp_path):
+    root = str(tmp_path)
+    _fake_sweep(root, {"attention_all": [0.8, 0.8], "smat": [0.8, 0.8]}, seed=1)
+    (test,) = report.write(root, samples=300)["tests"]
+    assert abs(test["difference"]) < 0.05 and test["p_value"] > 0.05
+
+
+@pytest.fixture(scope="module")
+def smoke_sweep(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("imdb_paper_smoke"))
+    code = sweep.main([PAPER, "--root", root, "--variant", "smoke"])
+    return root, code
+
+
+def test_smoke_sweep_runs_every_cell_then_reports_from_their_predictions(smoke_sweep):
+    root, code = smoke_sweep
+    assert code == 0
+    cells = sweep.load_sweep(PAPER, "smoke").cells
+    assert len(cells) == 4
+    for cell in cells:
+        with open(os.path.join(sweep.cell_dir(root, cell), "summary.json")) as f:
+            assert json.load(f)["status"] == "finished"
+    assert report.main([root, "--bootstrap", "200"]) == 0
+    rows = {r["explainer"]: r for r in report.write(root, samples=200)["rows"]}
+    assert set(rows) == {"none", "attention_last", "gradient_x_input", "smat"}
+    for cell in cells:
+        with np.load(os.path.join(sweep.cell_dir(root, cell), "test_predictions.npz")) as z:
+            agree = np.mean(z["student_logits"].argmax(-1) == z["teacher_logits"].argmax(-1))
+        with open(os.path.join(sweep.cell_dir(root, cell), "summary.json")) as f:
+            summary = json.load(f)
+        assert rows[cell.labels["explainer"]]["per_seed"] == [pytest.approx(agree)]
+        assert summary["test/simulability"] == pytest.approx(agree, abs=1e-6)
+
+
+def test_a_finished_sweep_is_skipped_and_a_failing_cell_is_reported(smoke_sweep, tmp_path):
+    root, _ = smoke_sweep
+    configs = os.path.join(REPO, "configs")
+    (tmp_path / "mixed.py").write_text(
+        "from smat.sweep import Cell, Sweep\n"
+        "def get_sweep(variant):\n"
+        "    return Sweep(cells=[\n"
+        f"        Cell('n64/none/seed0', '{configs}/imdb_static.py:smoke',\n"
+        "             {'teacher_explainer.name': 'none', 'beta': 0.0, 'num_examples': 64.0,\n"
+        "              'seed': 0}, {'explainer': 'none', 'num_examples': 64, 'seed': 0}),\n"
+        f"        Cell('too_many', '{configs}/imdb_static.py:smoke',\n"
+        "             {'num_examples': 1e6}, {'explainer': 'x', 'num_examples': 1, 'seed': 0}),\n"
+        "    ])\n"
+    )
+    assert sweep.main([str(tmp_path / "mixed.py"), "--root", root]) == 1  # one cell failed
+    assert not os.path.exists(os.path.join(root, "cells", "too_many", "summary.json"))
+
+
+def test_print_commands_lists_the_teacher_then_one_command_per_cell(smoke_sweep, capsys):
+    root, _ = smoke_sweep
+    assert sweep.main([PAPER, "--root", root, "--variant", "smoke", "--print-commands"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 5 and "ensure_trained" in lines[0]
+    args = shlex.split(lines[-1])
+    assert args[1:3] == ["-m", "smat.main"] and "--config.seed=0" in args
+    assert any(a.startswith("--config.teacher_workdir=") for a in args)
+
+
+def test_bad_sweep_cells_are_refused_before_anything_runs(tmp_path, capsys):
+    (tmp_path / "bad.py").write_text(
+        "from smat.sweep import Cell, Sweep\n"
+        "def get_sweep(variant):\n"
+        f"    return Sweep(cells=[Cell('a', '{REPO}/configs/imdb_static.py:smoke',\n"
+        "                             {'train.nope': 1}, {})])\n"
+    )
+    assert sweep.main([str(tmp_path / "bad.py"), "--root", str(tmp_path / "r")]) == 2
+    assert "'train.nope': no such field" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "r" / "teacher")
