@@ -1,0 +1,1 @@
+"""Evaluating explanations: plausibility against human rationales, faithfulness to the model."""
