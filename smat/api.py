@@ -1,4 +1,5 @@
-"""`smat.train_explainer`: learn an explainer for your own Flax model in a few lines.
+"""`smat.train_explainer`: learn an explainer for your own Flax model in a few lines
+(and `smat.train_teacher`, to train a model on in-memory data with the same machinery).
 
 It builds a student config from `smat.config` (the documented defaults, nothing else), then
 runs the same trainers as `python -m smat.main` (jitted meta-step, callbacks, Orbax checkpoints,
@@ -177,3 +178,52 @@ def _label_count(splits) -> int:
             "train_data a 'label' array, or pass the module itself"
         )
     return int(labels.max()) + 1
+
+
+def train_teacher(
+    model: Any,
+    *,
+    train_data: Any,
+    valid_data: Any,
+    test_data: Any = None,
+    seed: int = 0,
+    workdir: str | None = None,
+    config: dict[str, Any] | None = None,
+    callbacks: list | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Trains a classifier on gold labels with the `no_teacher` trainer (setup of the CLI).
+
+    Args:
+      model: a linen module, an nnx instance, or a `smat.models.BuiltModel` (see
+        `smat.models.protocol`); it is initialised with `seed` (nnx: as constructed).
+      train_data, valid_data, test_data: dicts of arrays with input_ids, attention_mask and
+        label (see `train_explainer`); test_data defaults to valid_data.
+      seed, workdir, config, callbacks: as in `train_explainer`; defaults are
+        `smat.config.base()`'s (AdamW 5e-5, 3 epochs, early stopping on val/accuracy).
+    Returns:
+      (params of the best validation-accuracy step, the run summary).
+    """
+    from smat.checkpointing import restore_best_of
+    from smat.trainers import NoTeacherTrainer
+
+    c = config_lib.base()
+    c.seed = seed
+    config_lib.override(c, config or {})
+    config_lib.validate(c)
+    splits = {
+        "teacher_train": as_dataset(train_data, "train_data"),
+        "teacher_valid": as_dataset(valid_data, "valid_data"),
+        "student_test": as_dataset(valid_data if test_data is None else test_data, "test_data"),
+    }
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix="smat_teacher_")
+        print(f"workdir: {workdir}")
+    c.lock()
+    built = model if isinstance(model, models.BuiltModel) else models.BuiltModel(model)
+    summary = NoTeacherTrainer(c, workdir, callbacks, splits=splits, model=built).fit()
+    if summary["status"] != "finished":
+        raise KeyboardInterrupt(
+            f"training was interrupted ({summary.get('signal')}); call again with "
+            f"workdir={os.path.abspath(workdir)!r} to resume"
+        )
+    return restore_best_of(workdir), summary

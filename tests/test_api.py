@@ -284,3 +284,25 @@ def test_pearson_metric_merges_over_batches_like_numpy():
         tasks.pearson_from_stats(stats), np.corrcoef(x[:45], y[:45])[0, 1], rtol=1e-5
     )
     assert float(tasks.pearson_from_stats(tasks.pearson_stats(x, 0 * x, w))) == 0.0
+
+
+def test_train_teacher_trains_on_in_memory_data_with_the_cli_trainer(tmp_path):
+    model = example.TinyTextClassifier(vocab_size=VOCAB, dim=16, heads=2, layers=1, max_length=12)
+    params, summary = smat.train_teacher(
+        model,
+        train_data=_data(256, 1),
+        valid_data=_data(64, 2),
+        workdir=str(tmp_path / "teacher"),
+        config={
+            **{k: v for k, v in TINY.items() if not k.startswith("meta.")},
+            "train.num_steps": 40,
+            "train.eval_every_steps": 20,
+            "optim.learning_rate": 3e-3,
+        },
+    )
+    assert summary["status"] == "finished" and summary["best_step"] in (20, 40)
+    assert 0.0 <= summary["test/accuracy"] <= 1.0
+    logits = model.apply(
+        {"params": params}, _data(8, 3)["input_ids"], _data(8, 3)["attention_mask"]
+    ).logits
+    assert logits.shape == (8, 2)

@@ -109,3 +109,20 @@ def test_first_and_last_real_tokens_are_never_removed():
     assert removable.tolist() == [[False, True, True, False, False, False]]
     top = faithfulness._top_mask(np.array([[9.0, 1, 2, 9, 9, 9]]), removable, 0.5)
     assert top.tolist() == [[False, False, True, False, False, False]]
+
+
+def test_synthetic_task_plants_the_cues_that_decide_the_label():
+    from smat.evaluation import synthetic
+
+    task = synthetic.make_task(200, length=16, seed=3, num_cues=4, num_fillers=50)
+    ids, rationale = task["input_ids"], task["rationale"]
+    assert ids.shape == (200, 16) and ids.max() < synthetic.vocab_size(4, 50)
+    cues = (ids >= 3) & (ids < 3 + 2 * 4)
+    np.testing.assert_array_equal(cues, rationale)  # cues appear only where planted
+    positive = ((ids >= 3) & (ids < 7)).any(1)
+    np.testing.assert_array_equal(positive, task["label"] == 1)
+    assert 1 <= rationale.sum(1).min() and rationale.sum(1).max() <= 3
+    word_ids, rationales = synthetic.plausibility_inputs(task)
+    assert word_ids[0][0] is None  # [CLS]
+    perfect = plausibility.evaluate(rationale.astype(float), word_ids, rationales)
+    assert perfect["auc"] == 1.0 and perfect["recall_at_k"] == 1.0

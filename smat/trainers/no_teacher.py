@@ -5,15 +5,18 @@
 import functools
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 from clu import metrics as clu_metrics
 
+from smat import callbacks as cb
 from smat import checkpointing, models, optim, sharding
 from smat import data as data_lib
 from smat.errors import ConfigError
@@ -92,15 +95,34 @@ class NoTeacherTrainer(Trainer):
 
     eval_metrics = ("val/accuracy", "val/loss")
 
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        workdir: str,
+        callbacks: Sequence[cb.Callback] | None = None,
+        *,
+        splits: dict[str, data_lib.ArrayDataset] | None = None,
+        model: models.BuiltModel | None = None,
+    ):
+        """`splits` (teacher_train / teacher_valid / student_test) and `model` replace
+        `config.data` and `config.model` (the Python API, `smat.train_teacher`)."""
+        super().__init__(config, workdir, callbacks)
+        if (splits is None) != (model is None):
+            raise ValueError("pass both splits and model (the Python API), or neither")
+        self.given_splits, self.given_model = splits, model
+
     def setup(self) -> None:
         c = self.config
-        models.check_max_length(c.model, c.data.max_length)
-        self.data = data_lib.load(c)
-        s = self.data.splits
+        if self.given_splits is None:
+            models.check_max_length(c.model, c.data.max_length)
+            self.data = data_lib.load(c)
+            s = self.data.splits
+            self.model = models.build_model(c.model, self.data.num_classes, self.data.vocab_size)
+        else:
+            s, self.model = self.given_splits, self.given_model
         self.train_set = cap(s["teacher_train"], c.data.max_train_examples)
         self.valid_set = cap(s["teacher_valid"], c.data.max_valid_examples)
         self.test_set = cap(s["student_test"], c.data.max_test_examples)
-        self.model = models.build_model(c.model, self.data.num_classes, self.data.vocab_size)
         self.batches = data_lib.TrainBatches(self.train_set, c.train.batch_size, c.seed)
         steps_per_epoch = self.batches.steps_per_epoch
         self.total_steps = c.train.num_steps or math.ceil(c.train.num_epochs * steps_per_epoch)
@@ -132,6 +154,8 @@ class NoTeacherTrainer(Trainer):
         )
 
     def write_artifacts(self) -> None:
+        if self.given_model is not None:
+            return  # the caller holds the model; only checkpoints and the summary are written
         checkpointing.save_model_description(
             self.workdir, self.model.description, self.data.tokenizer_path
         )

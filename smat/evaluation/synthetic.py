@@ -1,0 +1,60 @@
+"""A generated text-classification task whose rationale is known: planted cue tokens.
+
+Every example is [CLS] + filler tokens + [SEP] with 1-3 cue tokens of one polarity planted at
+random positions; the label is that polarity. A model that solves the task must find the cues,
+so an explainer can be scored against the planted positions (`smat.evaluation.plausibility`)
+without human annotation. Token ids: 0 [PAD], 1 [CLS], 2 [SEP], then `num_cues` positive cues,
+`num_cues` negative cues, then fillers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PAD, CLS, SEP = 0, 1, 2
+
+
+def vocab_size(num_cues: int = 8, num_fillers: int = 200) -> int:
+    return 3 + 2 * num_cues + num_fillers
+
+
+def make_task(
+    n: int,
+    length: int = 32,
+    seed: int = 0,
+    num_cues: int = 8,
+    num_fillers: int = 200,
+) -> dict[str, np.ndarray]:
+    """n examples of `length` tokens: input_ids, attention_mask, label, rationale ([n, length]
+    bool: the planted cues) and word_ids-compatible positions (`word_ids`: token index of each
+    real non-special token, -1 elsewhere)."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((n, length), np.int32)
+    rationale = np.zeros((n, length), bool)
+    labels = rng.integers(0, 2, size=n).astype(np.int32)
+    first_cue = 3 + np.where(labels == 1, 0, num_cues)
+    lengths = rng.integers(length // 2, length + 1, size=n)
+    for i in range(n):
+        words = lengths[i] - 2
+        body = rng.integers(3 + 2 * num_cues, vocab_size(num_cues, num_fillers), size=words)
+        cues = rng.choice(words, size=rng.integers(1, 4), replace=False)
+        body[cues] = first_cue[i] + rng.integers(0, num_cues, size=len(cues))
+        ids[i, : lengths[i]] = np.concatenate([[CLS], body, [SEP]])
+        rationale[i, 1 + cues] = True
+    mask = (ids != PAD).astype(np.int32)
+    positions = np.where(mask.astype(bool), np.arange(length)[None, :], -1)
+    positions[:, 0] = -1
+    positions[np.arange(n), lengths - 1] = -1
+    return {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "label": labels,
+        "rationale": rationale,
+        "word_ids": positions,
+    }
+
+
+def plausibility_inputs(task: dict[str, np.ndarray]):
+    """(word_ids, rationales) for `plausibility.evaluate`: every token is its own word."""
+    word_ids = [[None if w < 0 else int(w) for w in row] for row in task["word_ids"]]
+    return word_ids, list(task["rationale"])
