@@ -226,3 +226,185 @@ def load_teacher_explainer(workdir: str) -> TrainedExplainer:
         max_length=teacher_config["data"]["max_length"],
         summary=checkpointing.read_json(summary_path) if os.path.isfile(summary_path) else None,
     )
+
+
+# ----- viewer: terminal heatmaps and an HTML page comparing explainers -----------------------
+
+
+def _pieces(tokens: list[str], scores: np.ndarray) -> list[tuple[str, float, bool]]:
+    """(text, score, starts a new word) per real token; WordPiece '##' joins the previous."""
+    out = []
+    for tok, s in zip(tokens, scores, strict=True):
+        joined = tok.startswith("##")
+        out.append((tok[2:] if joined else tok, float(s), not joined))
+    return out
+
+
+def terminal_heatmap(tokens: list[str], scores: np.ndarray) -> str:
+    """Tokens on an ANSI 24-bit background: the darker red, the higher the score."""
+    top = float(np.max(scores)) or 1.0
+    parts = []
+    for text, s, new_word in _pieces(tokens, scores):
+        level = s / top
+        g = int(255 - 200 * level)
+        fg = "38;2;255;255;255" if level > 0.6 else "38;2;0;0;0"
+        parts.append(
+            (" " if new_word and parts else "") + f"\x1b[48;2;255;{g};{g}m\x1b[{fg}m{text}\x1b[0m"
+        )
+    return "".join(parts)
+
+
+def html_heatmap(tokens: list[str], scores: np.ndarray) -> str:
+    """Tokens as <span>s whose red background's opacity is the score relative to the max."""
+    import html
+
+    top = float(np.max(scores)) or 1.0
+    parts = []
+    for text, s, new_word in _pieces(tokens, scores):
+        title = f"{s:.4f}"
+        span = (
+            f'<span class="t" style="background:rgba(220,30,30,{s / top:.3f})" '
+            f'title="{title}">{html.escape(text)}</span>'
+        )
+        parts.append((" " if new_word and parts else "") + span)
+    return "".join(parts)
+
+
+_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>smat explanations</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+h1 {{ font-size: 20px; }} .meta {{ color: #555; font-size: 13px; }}
+table {{ border-collapse: collapse; width: 100%; margin-bottom: 28px; }}
+td {{ border-top: 1px solid #ddd; padding: 8px; vertical-align: top; line-height: 1.9; }}
+td.name {{ width: 190px; font-weight: 600; font-size: 13px; }}
+.t {{ padding: 1px 0; border-radius: 2px; }}
+</style></head><body>
+<h1>Teacher explanations, side by side</h1>
+<p class="meta">{subtitle}</p>
+{examples}
+</body></html>
+"""
+
+
+def html_page(
+    tokens: list[list[str]],
+    scores: dict[str, np.ndarray],
+    headers: list[str],
+    subtitle: str = "",
+) -> str:
+    """A self-contained page: per example a header and one heatmap row per explainer."""
+    import html
+
+    blocks = []
+    for i, toks in enumerate(tokens):
+        rows = "".join(
+            f'<tr><td class="name">{html.escape(name)}</td>'
+            f"<td>{html_heatmap(toks, s[i][: len(toks)])}</td></tr>"
+            for name, s in scores.items()
+        )
+        blocks.append(f"<h3>{html.escape(headers[i])}</h3><table>{rows}</table>")
+    return _PAGE.format(subtitle=html.escape(subtitle), examples="\n".join(blocks))
+
+
+def _baseline(student: TrainedExplainer, name: str) -> TrainedExplainer:
+    """A parameter-free explainer (or uniform attention) of the same teacher."""
+    from smat import config as config_lib
+
+    cfg = config_lib.explainer_section(name).to_dict()
+    explainer = explainers.build(ml_collections.ConfigDict(cfg))
+    out = models.output_shapes(
+        student.model.adapted, student.params, np.zeros((1, 4), np.int32), np.ones((1, 4), np.int32)
+    )
+    layers, heads = out.attention_logits.shape[0], out.attention_logits.shape[2]
+    phi = explainer.init(layers, heads) or {"none": np.zeros((), np.float32)}
+    return TrainedExplainer(
+        student.model,
+        student.params,
+        cfg,
+        False,
+        phi,
+        tokenizer_file=student.tokenizer_file,
+        max_length=student.max_length,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m smat.explain",
+        description="Show a trained teacher explainer's token scores (terminal or HTML).",
+    )
+    parser.add_argument("--workdir", required=True, help="a student run (static or SMAT)")
+    parser.add_argument("--text", action="append", default=[], help="text to explain (repeat)")
+    parser.add_argument("--html", help="write an HTML page comparing explainers to this file")
+    parser.add_argument("--examples", type=int, default=8, help="test examples on the page")
+    parser.add_argument(
+        "--compare", action="append", default=[], help="more student runs to put beside it"
+    )
+    parser.add_argument(
+        "--baselines",
+        default="attention,gradient_x_input,integrated_gradients",
+        help="parameter-free explainers of the same teacher (comma-separated; '' for none)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        main_explainer = load_teacher_explainer(args.workdir)
+        others = {w: load_teacher_explainer(w) for w in args.compare}
+    except ConfigError as e:
+        print(f"explain error: {e}", file=sys.stderr)
+        return 2
+    for text in args.text:
+        (pairs,) = main_explainer([text])
+        tokens, scores = zip(*pairs, strict=True)
+        print(terminal_heatmap(list(tokens), np.asarray(scores)))
+    if not args.html:
+        if not args.text:
+            print("nothing to do: give --text and/or --html", file=sys.stderr)
+            return 2
+        return 0
+    from smat import data as data_lib
+
+    config = ml_collections.ConfigDict(
+        checkpointing.read_json(os.path.join(args.workdir, "config.json"))
+    )
+    test = data_lib.load(config, tokenizer_file=main_explainer.tokenizer_file).splits[
+        "student_test"
+    ]
+    take = np.arange(min(args.examples, len(test)))
+    batch = {k: test.arrays[k][take] for k in ("input_ids", "attention_mask")}
+    label = "learned (SMAT)" if main_explainer.learnable else "static"
+    named = {f"{main_explainer.explainer_config['name']} ({label})": main_explainer}
+    for w, ex in others.items():
+        run_name = "/".join(os.path.normpath(w).split(os.sep)[-2:])
+        named[f"{ex.explainer_config['name']} ({run_name})"] = ex
+    for name in filter(None, args.baselines.split(",")):
+        named[f"{name} (static)" if name == "attention" else name] = _baseline(main_explainer, name)
+    scores = {name: ex.explain(batch) for name, ex in named.items()}
+    logits = jax.jit(
+        lambda p, b: (
+            main_explainer.model.apply({"params": p}, b["input_ids"], b["attention_mask"]).logits
+        )
+    )(main_explainer.params, batch)
+    pred = np.asarray(logits).argmax(-1)
+    tok = main_explainer.tokenizer
+    tokens, headers = [], []
+    for row, i in enumerate(take):
+        n = int(batch["attention_mask"][row].sum())
+        tokens.append([tok.id_to_token(int(t)) for t in batch["input_ids"][row][:n]])
+        headers.append(
+            f"test example {int(test.arrays['index'][i])}: teacher predicts "
+            f"{int(pred[row])}, gold label {int(test.arrays['label'][i])}"
+        )
+    with open(args.html, "w") as f:
+        f.write(html_page(tokens, scores, headers, subtitle=f"teacher of {args.workdir}"))
+    print(f"wrote {args.html} ({len(tokens)} examples, {len(named)} explainers)")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

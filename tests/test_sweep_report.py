@@ -152,3 +152,65 @@ def test_bad_sweep_cells_are_refused_before_anything_runs(tmp_path, capsys):
     assert sweep.main([str(tmp_path / "bad.py"), "--root", str(tmp_path / "r")]) == 2
     assert "'train.nope': no such field" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "r" / "teacher")
+
+
+def test_viewer_writes_a_page_that_renders_in_a_headless_browser(smoke_sweep, tmp_path, capsys):
+    import shutil
+    import subprocess
+
+    from smat import explain
+
+    root, _ = smoke_sweep
+    cells = os.path.join(root, "cells", "n64")
+    page = str(tmp_path / "view.html")
+    code = explain.main(
+        [
+            "--workdir",
+            os.path.join(cells, "smat", "seed0"),
+            "--compare",
+            os.path.join(cells, "attention_last", "seed0"),
+            "--text",
+            "A gripping, beautifully acted film.",
+            "--html",
+            page,
+            "--examples",
+            "3",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "\x1b[48;2;255;" in out and "gripping" in out  # the terminal heatmap
+    html = open(page).read()
+    for name in (
+        "attention (learned (SMAT))",
+        "attention (attention_last/seed0)",
+        "gradient_x_input",
+        "integrated_gradients",
+        "teacher predicts",
+    ):
+        assert name in html
+    assert html.count("<table>") == 3
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium (Debian: apt-get install chromium) to render the page")
+    shot = str(tmp_path / "view.png")
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1000,700",
+            f"file://{page}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.std() > 0.05  # not a blank page
+    reddish = (pixels[..., 0] > pixels[..., 1] + 0.2).mean()
+    assert reddish > 0.005  # heatmap spans were painted
