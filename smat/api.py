@@ -117,11 +117,7 @@ def train_explainer(
     config_lib.override(c, config or {})
     config_lib.validate(c)
 
-    splits = {
-        "student_train": as_dataset(train_data, "train_data"),
-        "student_valid": as_dataset(valid_data, "valid_data"),
-        "student_test": as_dataset(valid_data if test_data is None else test_data, "test_data"),
-    }
+    splits = _splits("student_train", "student_valid", train_data, valid_data, test_data)
     num_classes = 0  # only registered-name models need it; read from the teacher's output below
     vocab = int(max(s.arrays["input_ids"].max() for s in splits.values())) + 1
     if isinstance(teacher, str):
@@ -170,6 +166,15 @@ def train_explainer(
     )
 
 
+def _splits(train_name: str, valid_name: str, train_data, valid_data, test_data):
+    """The trainers' named splits from the API's arguments (test defaults to valid)."""
+    return {
+        train_name: as_dataset(train_data, "train_data"),
+        valid_name: as_dataset(valid_data, "valid_data"),
+        "student_test": as_dataset(valid_data if test_data is None else test_data, "test_data"),
+    }
+
+
 def _label_count(splits) -> int:
     labels = splits["student_train"].arrays["label"]
     if labels.min() < 0:
@@ -210,11 +215,7 @@ def train_teacher(
     c.seed = seed
     config_lib.override(c, config or {})
     config_lib.validate(c)
-    splits = {
-        "teacher_train": as_dataset(train_data, "train_data"),
-        "teacher_valid": as_dataset(valid_data, "valid_data"),
-        "student_test": as_dataset(valid_data if test_data is None else test_data, "test_data"),
-    }
+    splits = _splits("teacher_train", "teacher_valid", train_data, valid_data, test_data)
     if workdir is None:
         workdir = tempfile.mkdtemp(prefix="smat_teacher_")
         print(f"workdir: {workdir}")
