@@ -38,7 +38,7 @@ class TrainedExplainer:
       params: the teacher's params.
       explainer: the explainer object (e.g. `smat.explainers.AttentionExplainer`).
       explainer_config: its config section as a dict (rebuilds `explainer`).
-      phi: the explainer's params (learned by SMAT, or the uniform initial ones).
+      phi: the explainer's params (learned by SMAT); None: its initial (uniform) ones.
       summary: the training run's summary (simulability, ...), if any.
     """
 
@@ -59,6 +59,13 @@ class TrainedExplainer:
         self.explainer = explainers.build(ml_collections.ConfigDict(explainer_config), learnable)
         if self.explainer is None:
             raise ConfigError("explainer 'none' gives no explanations")
+        if phi is None:
+            out = models.output_shapes(
+                model.adapted, params, np.zeros((1, 4), np.int32), np.ones((1, 4), np.int32)
+            )
+            attn = getattr(out, "attention_logits", None)
+            layers, heads = (0, 0) if attn is None else (attn.shape[0], attn.shape[2])
+            self.phi = self.explainer.init(layers, heads) or {"none": np.zeros((), np.float32)}
         self.tokenizer_file, self.max_length = tokenizer_file, max_length
         self.tokenizer = (
             load_tokenizer(tokenizer_file, max_length) if tokenizer_file and max_length else None
@@ -79,12 +86,24 @@ class TrainedExplainer:
             return None
         return np.asarray(self.explainer.head_weights(self.phi))
 
-    def explain(self, batch) -> np.ndarray:
+    def explain(self, batch, batch_size: int = 32) -> np.ndarray:
         """Explanations [batch, tokens] (zero on padding, rows sum to 1) of a batch: a dict with
-        `input_ids` and `attention_mask` (or a bare input_ids array)."""
+        `input_ids` and `attention_mask` (or a bare input_ids array).
+
+        Computed `batch_size` rows at a time (gradient explainers hold a backward pass per
+        integration step in memory); the last chunk is padded so that one compilation serves all.
+        """
         arrays = as_dataset(batch, "batch").arrays
-        inputs = {k: arrays[k] for k in ("input_ids", "attention_mask")}
-        return np.asarray(self._explain(self.params, self.phi, inputs))
+        inputs = {k: np.asarray(arrays[k]) for k in ("input_ids", "attention_mask")}
+        n = len(inputs["input_ids"])
+        if n <= batch_size:
+            return np.asarray(self._explain(self.params, self.phi, inputs))
+        out = []
+        for start in range(0, n, batch_size):
+            rows = np.arange(start, start + batch_size) % n  # wrap: real rows, no empty masks
+            chunk = {k: v[rows] for k, v in inputs.items()}
+            out.append(np.asarray(self._explain(self.params, self.phi, chunk)))
+        return np.concatenate(out)[:n]
 
     def __call__(self, texts: list[str]) -> list[list[tuple[str, float]]]:
         """Per-token (token, score) lists of raw texts, one per text (needs a tokenizer)."""
@@ -201,6 +220,30 @@ def load_explainer(path: str, teacher: Any = None) -> TrainedExplainer:
     )
 
 
+def teacher_explainer(
+    teacher_dir: str,
+    explainer_config: dict[str, Any],
+    learnable: bool = False,
+    phi: Any = None,
+    summary: dict[str, Any] | None = None,
+) -> TrainedExplainer:
+    """An explainer of a teacher trained by the CLI (`teacher_dir`: its workdir); φ = None: the
+    explainer's initial params (a static explainer needs no student run)."""
+    module, params, tokenizer_file, teacher_config = checkpointing.load_trained_model(teacher_dir)
+    return TrainedExplainer(
+        models.BuiltModel(
+            module, None, checkpointing.read_json(os.path.join(teacher_dir, "model.json"))["model"]
+        ),
+        params,
+        explainer_config,
+        learnable,
+        phi,
+        tokenizer_file=tokenizer_file,
+        max_length=teacher_config["data"]["max_length"],
+        summary=summary,
+    )
+
+
 def load_teacher_explainer(workdir: str) -> TrainedExplainer:
     """The teacher explainer of a CLI student run (its best checkpoint's params)."""
     config_path = os.path.join(workdir, "config.json")
@@ -211,19 +254,12 @@ def load_teacher_explainer(workdir: str) -> TrainedExplainer:
         raise ConfigError(f"{workdir!r} is a {config['setup']!r} run, not a student run")
     if config["teacher_explainer"]["name"] == "none" or config["beta"] == 0:
         raise ConfigError(f"{workdir!r} was trained without a teacher explainer")
-    teacher_dir = config["teacher_workdir"] or os.path.join(workdir, "teacher")
-    module, params, tokenizer_file, teacher_config = checkpointing.load_trained_model(teacher_dir)
     summary_path = os.path.join(workdir, "summary.json")
-    return TrainedExplainer(
-        models.BuiltModel(
-            module, None, checkpointing.read_json(os.path.join(teacher_dir, "model.json"))["model"]
-        ),
-        params,
+    return teacher_explainer(
+        config["teacher_workdir"] or os.path.join(workdir, "teacher"),
         config["teacher_explainer"],
         config["setup"] == "learnable_teacher",
         checkpointing.restore_best_of(workdir)["phi"],
-        tokenizer_file=tokenizer_file,
-        max_length=teacher_config["data"]["max_length"],
         summary=checkpointing.read_json(summary_path) if os.path.isfile(summary_path) else None,
     )
 
@@ -311,19 +347,12 @@ def _baseline(student: TrainedExplainer, name: str) -> TrainedExplainer:
     """A parameter-free explainer (or uniform attention) of the same teacher."""
     from smat import config as config_lib
 
-    cfg = config_lib.explainer_section(name).to_dict()
-    explainer = explainers.build(ml_collections.ConfigDict(cfg))
-    out = models.output_shapes(
-        student.model.adapted, student.params, np.zeros((1, 4), np.int32), np.ones((1, 4), np.int32)
-    )
-    layers, heads = out.attention_logits.shape[0], out.attention_logits.shape[2]
-    phi = explainer.init(layers, heads) or {"none": np.zeros((), np.float32)}
     return TrainedExplainer(
         student.model,
         student.params,
-        cfg,
+        config_lib.explainer_section(name).to_dict(),
         False,
-        phi,
+        None,
         tokenizer_file=student.tokenizer_file,
         max_length=student.max_length,
     )

@@ -6,7 +6,9 @@ Reads `<root>/sweep.json` (written by `smat.sweep`) and every cell's `test_predi
 (per-example teacher and student outputs): every number is recomputed from those files. Writes
 `<root>/report.md`, `results.csv`, `simulability.png` (simulability vs number of student
 examples, one line per explainer, 95% CI error bars) and `heads_n<N>.png` (the learned head
-weights, layers × heads, per seed).
+weights, layers × heads, per seed). With `--explanations N [--eraser DIR]` it first evaluates
+every teacher explainer's faithfulness (and plausibility against ERASER rationales) on N test
+examples (`smat.evaluation.sweep_explanations`) and adds that table.
 
 Statistics, per (num_examples, explainer) over seeds: median and interquartile range over seeds
 (the original's reporting), and the mean over seeds with a 95% percentile-bootstrap CI over test
@@ -27,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from smat import checkpointing
+from smat.errors import ConfigError
+from smat.evaluation import sweep_explanations
 
 LEARNED = "smat"
 
@@ -316,6 +320,9 @@ def write(root: str, samples: int = 1000) -> dict[str, Any]:
                 f"| {t['num_examples']} | {t['baseline']} | {t['difference']:+.4f} "
                 f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] | {t['p_value']:.3f} |"
             )
+    explanations = os.path.join(root, sweep_explanations.RESULTS)
+    if os.path.isfile(explanations):
+        lines += sweep_explanations.table(checkpointing.read_json(explanations))
     lines += ["", "![simulability](simulability.png)", ""]
     lines += [f"![learned heads]({p})" for p in head_plots]
     if missing:
@@ -331,10 +338,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("root", help="the sweep's --root folder")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument(
+        "--explanations",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first evaluate every teacher explainer's faithfulness on N test examples",
+    )
+    parser.add_argument(
+        "--eraser", help="with --explanations: an ERASER rationale folder, for plausibility"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.explanations:
+            sweep_explanations.evaluate(args.root, args.explanations, args.eraser)
+        elif args.eraser:
+            raise ValueError("--eraser needs --explanations N (how many examples to evaluate)")
         result = write(args.root, args.bootstrap)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, ConfigError) as e:
         print(f"report error: {e}", file=sys.stderr)
         return 2
     print(open(os.path.join(args.root, "report.md")).read())

@@ -8,13 +8,15 @@ A sweep file defines `get_sweep(variant) -> Sweep`. The runner trains the shared
 skips finished cells and resumes interrupted ones (the trainers' own checkpoint/resume). A cell
 that fails is reported and the sweep goes on. `--print-commands` prints one `smat.main` command
 per cell instead (teacher first), for any scheduler (e.g. Slurm array jobs); aggregate the
-results afterwards with `python -m smat.report <root>`.
+results afterwards with `python -m smat.report <root>`. `--only 'n500/smat/*'` runs (or prints)
+a subset of the cells.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import fnmatch
 import importlib.util
 import os
 import shlex
@@ -190,6 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--print-commands", action="store_true", help="print one command per cell, run nothing"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="run only the cells whose name matches (e.g. 'n500/smat/*'; repeat for more)",
+    )
     args = parser.parse_args(argv)
     from smat.errors import ConfigError
 
@@ -201,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sweep error: {e}", file=sys.stderr)
         return 2
     write_manifest(sweep, args.root, args.sweep_file, args.variant)
+    if args.only:
+        # The manifest keeps every cell, so the report lists the others as not run.
+        cells = [c for c in sweep.cells if any(fnmatch.fnmatch(c.name, p) for p in args.only)]
+        if not cells:
+            print(f"sweep error: no cell matches {args.only}", file=sys.stderr)
+            return 2
+        sweep = dataclasses.replace(sweep, cells=cells)
     if args.print_commands:
         print("\n".join(commands(sweep, args.root)))
         return 0

@@ -140,6 +140,11 @@ def test_print_commands_lists_the_teacher_then_one_command_per_cell(smoke_sweep,
     args = shlex.split(lines[-1])
     assert args[1:3] == ["-m", "smat.main"] and "--config.seed=0" in args
     assert any(a.startswith("--config.teacher_workdir=") for a in args)
+    argv = [PAPER, "--root", root, "--variant", "smoke", "--print-commands", "--only", "*/smat/*"]
+    assert sweep.main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and "--workdir=" + os.path.join(root, "cells", "n64", "smat") in lines[1]
+    assert sweep.main([*argv[:-1], "nothing*"]) == 2
 
 
 def test_bad_sweep_cells_are_refused_before_anything_runs(tmp_path, capsys):
@@ -214,3 +219,62 @@ def test_viewer_writes_a_page_that_renders_in_a_headless_browser(smoke_sweep, tm
     assert pixels.std() > 0.05  # not a blank page
     reddish = (pixels[..., 0] > pixels[..., 1] + 0.2).mean()
     assert reddish > 0.005  # heatmap spans were painted
+
+
+def _eraser_folder(path, docs: list[tuple[str, str, list[tuple[int, int]]]]) -> str:
+    """An ERASER-format folder: (text, NEG|POS, evidence spans as word ranges) per document."""
+    os.makedirs(os.path.join(path, "docs"))
+    with open(os.path.join(path, "test.jsonl"), "w") as f:
+        for i, (text, label, spans) in enumerate(docs):
+            docid = f"doc{i}.txt"
+            with open(os.path.join(path, "docs", docid), "w") as d:
+                d.write(text)
+            evidences = [[{"docid": docid, "start_token": a, "end_token": b}] for a, b in spans]
+            f.write(
+                json.dumps(
+                    {"annotation_id": docid, "classification": label, "evidences": evidences}
+                )
+                + "\n"
+            )
+    return str(path)
+
+
+def test_report_adds_faithfulness_and_plausibility_of_every_teacher_explainer(
+    smoke_sweep, tmp_path
+):
+    from smat.evaluation import faithfulness, sweep_explanations
+    from smat.explain import load_teacher_explainer
+
+    root, _ = smoke_sweep
+    eraser = _eraser_folder(
+        tmp_path / "eraser",
+        [
+            ("this film is a dull and boring mess with no plot .", "NEG", [(4, 7)]),
+            ("a wonderful , moving story with brilliant acting .", "POS", [(1, 2), (6, 8)]),
+            ("i hated every minute , the worst film of the year .", "NEG", [(1, 2), (6, 7)]),
+        ],
+    )
+    code = report.main([root, "--explanations", "6", "--eraser", eraser, "--bootstrap", "50"])
+    assert code == 0
+    with open(os.path.join(root, sweep_explanations.RESULTS)) as f:
+        results = json.load(f)
+    rows = {r["explainer"]: r for r in results["rows"]}
+    assert set(rows) == {"attention_last", "gradient_x_input", "smat", "random"}  # no 'none'
+    assert rows["smat"]["num_examples"] == 64 and rows["attention_last"]["num_examples"] is None
+    for r in rows.values():
+        assert -1 <= r["comprehensiveness_aopc"] <= 1 and -1 <= r["sufficiency_aopc"] <= 1
+        assert 0 <= r["plausibility_auc"] <= 1 and 0 < r["plausibility_ap"] <= 1
+    # The learned row is that cell's explainer, evaluated afresh on the same test examples.
+    (cell,) = [c for c in sweep.load_sweep(PAPER, "smoke").cells if c.labels["explainer"] == "smat"]
+    learned = load_teacher_explainer(sweep.cell_dir(root, cell))
+    config = sweep.cell_config(cell, root)
+    batch = sweep_explanations._test_batch(config, learned.tokenizer_file, 6)
+    direct = faithfulness.evaluate(
+        learned.model.apply, learned.params, batch, learned.explain(batch)
+    )
+    assert rows["smat"]["comprehensiveness_aopc"] == pytest.approx(
+        direct["comprehensiveness_aopc"], abs=1e-6
+    )
+    text = open(os.path.join(root, "report.md")).read()
+    assert "comprehensiveness AOPC" in text and "rationale AUC" in text
+    assert f"| smat | 64 | 1 | {rows['smat']['comprehensiveness_aopc']:.4f} |" in text

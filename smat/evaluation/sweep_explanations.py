@@ -1,0 +1,153 @@
+"""Faithfulness (and, with human rationales, plausibility) of every teacher explainer of a sweep.
+
+Every explainer of a sweep explains the same teacher; a static one is evaluated once, a
+learned one (SMAT) once per cell, since its head weights differ per seed and size. A `random`
+row (token scores drawn uniformly) is the reference a useful explainer must beat. Results go to
+`<root>/explanations.json`, which `smat.report` turns into a table.
+
+Plausibility needs token rationales: give an ERASER-format folder (`smat.data.eraser`, e.g. the
+movie rationales); its test documents are tokenised word by word with the teacher's tokenizer
+so that word-piece scores can be summed into words.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from smat import checkpointing
+from smat import data as data_lib
+from smat.data.eraser import read_eraser
+from smat.evaluation import faithfulness, plausibility
+
+RESULTS = "explanations.json"
+RANDOM = "random"
+
+
+def _test_batch(config, tokenizer_file: str, examples: int) -> dict[str, np.ndarray]:
+    """The first `examples` student-test examples of a student config."""
+    test = data_lib.load(config, tokenizer_file=tokenizer_file).splits["student_test"]
+    take = np.arange(min(examples, len(test)))
+    return {k: test.arrays[k][take] for k in ("input_ids", "attention_mask")}
+
+
+def _rationale_batch(explainer, folder: str, examples: int):
+    """ERASER test documents as a token batch, with word ids and word rationales."""
+    docs = read_eraser(folder, "test")[:examples]
+    encodings = explainer.tokenizer.encode_batch([d.words for d in docs], is_pretokenized=True)
+    batch = {
+        "input_ids": np.asarray([e.ids for e in encodings], np.int32),
+        "attention_mask": np.asarray([e.attention_mask for e in encodings], np.int32),
+    }
+    return batch, [e.word_ids for e in encodings], [d.rationale for d in docs]
+
+
+def evaluate(
+    root: str, examples: int = 200, eraser: str | None = None, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Evaluates the teacher explainers of the sweep at `root`; writes and returns the rows.
+
+    Static explainers need only the sweep's teacher (their cells need not have run); learned
+    ones are read from finished cells. Rows: {"explainer", "num_examples" (None for static
+    explainers), "cells", and the mean over cells of comprehensiveness/sufficiency per
+    fraction, their AOPC and, with `eraser`, plausibility AUC / AP / recall@k}.
+    """
+    from smat import sweep as sweep_lib
+    from smat.explain import load_teacher_explainer, teacher_explainer
+
+    manifest = checkpointing.read_json(os.path.join(root, "sweep.json"))
+    cells = sweep_lib.load_sweep(manifest["sweep_file"], manifest["variant"]).cells
+    groups: dict[tuple[str, int | None], list[dict[str, float]]] = {}
+    static_done: set[str] = set()
+    reference = None  # (batch, rationale inputs), from the first explainer evaluated
+    for cell in cells:
+        config = sweep_lib.cell_config(cell, root)
+        explainer_config = config.teacher_explainer.to_dict()
+        if explainer_config["name"] == "none" or config.beta == 0:
+            continue
+        learned = config.setup == "learnable_teacher"
+        workdir = sweep_lib.cell_dir(root, cell)
+        if learned and not os.path.isfile(os.path.join(workdir, "summary.json")):
+            continue  # not finished: `smat.report` lists it as missing
+        key = json.dumps(explainer_config, sort_keys=True)
+        if not learned and key in static_done:
+            continue
+        static_done.add(key)
+        if learned:
+            explainer = load_teacher_explainer(workdir)
+        else:
+            explainer = teacher_explainer(config.teacher_workdir, explainer_config)
+        if reference is None:
+            batch = _test_batch(config, explainer.tokenizer_file, examples)
+            reference = (batch, _rationale_batch(explainer, eraser, examples) if eraser else None)
+        n = cell.labels["num_examples"] if learned else None
+        groups.setdefault((cell.labels["explainer"], n), []).append(
+            _metrics(explainer, *reference, explainer.explain)
+        )
+    if reference is None:
+        raise FileNotFoundError(f"{root}: no teacher explainer to evaluate (none, or not run)")
+    rng = np.random.default_rng(seed)
+    groups[(RANDOM, None)] = [
+        _metrics(explainer, *reference, lambda b: rng.uniform(size=b["input_ids"].shape))
+    ]
+    rows = [
+        {
+            "explainer": label,
+            "num_examples": n,
+            "cells": len(ms),
+            **{k: float(np.mean([m[k] for m in ms])) for k in ms[0]},
+        }
+        for (label, n), ms in groups.items()
+    ]
+    checkpointing.write_json(
+        os.path.join(root, RESULTS),
+        {"test_examples": int(len(reference[0]["input_ids"])), "eraser": eraser, "rows": rows},
+    )
+    return rows
+
+
+def _metrics(explainer, batch, rationale, explain) -> dict[str, float]:
+    scores = np.asarray(explain(batch))
+    out = faithfulness.evaluate(explainer.model.apply, explainer.params, batch, scores)
+    if rationale is not None:
+        r_batch, word_ids, gold = rationale
+        p = plausibility.evaluate(np.asarray(explain(r_batch)), word_ids, gold)
+        out.update({f"plausibility_{k}": float(v) for k, v in p.items() if k != "examples"})
+    return out
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    """Markdown lines for `smat.report`."""
+    rows = results["rows"]
+    plaus = "plausibility_auc" in rows[0]
+    head = "| explainer | examples | cells | comprehensiveness AOPC ↑ | sufficiency AOPC ↓ |"
+    rule = "|---|---|---|---|---|"
+    if plaus:
+        head += " rationale AUC ↑ | AP ↑ | recall@k ↑ |"
+        rule += "---|---|---|"
+    lines = [
+        "",
+        f"Teacher explanations on {results['test_examples']} test examples: faithfulness "
+        "(ERASER: the predicted class' probability drop when the top 1/5/10/20/50% tokens are "
+        "removed, or kept alone; AOPC = mean over fractions)"
+        + (f", plausibility against the rationales in `{results['eraser']}`" if plaus else "")
+        + ". Learned explainers: mean over seeds.",
+        "",
+        head,
+        rule,
+    ]
+    for r in rows:
+        line = (
+            f"| {r['explainer']} | {r['num_examples'] or 'any'} | {r['cells']} | "
+            f"{r['comprehensiveness_aopc']:.4f} | {r['sufficiency_aopc']:.4f} |"
+        )
+        if plaus:
+            line += (
+                f" {r['plausibility_auc']:.4f} | {r['plausibility_ap']:.4f} | "
+                f"{r['plausibility_recall_at_k']:.4f} |"
+            )
+        lines.append(line)
+    return lines
