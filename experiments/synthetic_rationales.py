@@ -106,16 +106,14 @@ def run(size: str = "default", workdir: str | None = None) -> dict:
         params,
         config_lib.explainer_section("gradient_x_input").to_dict(),
         False,
-        {"none": np.zeros((), np.float32)},
+        None,
     )
     rows["gradient × input"] = plausibility.evaluate(gxi.explain(batch), word_ids, rationales)
     single = []
     for layer in range(enc.num_layers):
         for head in range(enc.num_heads):
             cfg = config_lib.explainer_section("attention", layer=layer, head=head).to_dict()
-            one = smat.TrainedExplainer(
-                model, params, cfg, False, {"head_logits": np.zeros((1, 1), np.float32)}
-            )
+            one = smat.TrainedExplainer(model, params, cfg, False, None)
             single.append(
                 (
                     plausibility.evaluate(one.explain(batch), word_ids, rationales),

@@ -151,9 +151,11 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     c.student_explainer = explainer_section("attention")
     c.meta = ml_collections.ConfigDict()
     c.meta.interval = 1  # a meta-step every N student steps (learnable_teacher)
-    # "unroll": differentiate through one simulated student update (the paper's method);
-    # "implicit": implicit differentiation with a Neumann-series inverse-Hessian product.
-    c.meta.hypergradient = "unroll"
+    # Differentiate through one simulated student update (the paper's method): "forward"
+    # with one forward-mode (JVP) pass of the student, "unroll" by reverse over reverse (the
+    # original's way; same value, slower); or "implicit": implicit differentiation with a
+    # Neumann-series inverse-Hessian product (a different estimate).
+    c.meta.hypergradient = "forward"
     c.meta.neumann_steps = 5  # implicit: terms K of the series
     c.meta.neumann_alpha = 1e-3  # implicit: step α of the series (needs ‖I - αH‖ < 1)
     c.meta.optim = optim_section(
@@ -272,9 +274,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
                 "learnable_teacher learns the teacher's attention explainer: it needs beta > 0 "
                 "and teacher_explainer.name='attention' (use static_teacher otherwise)"
             )
-        if c.meta.hypergradient not in ("unroll", "implicit"):
+        if c.meta.hypergradient not in ("forward", "unroll", "implicit"):
             raise ConfigError(
-                f"meta.hypergradient={c.meta.hypergradient!r}; choose unroll or implicit"
+                f"meta.hypergradient={c.meta.hypergradient!r}; choose forward, unroll or implicit"
             )
         if c.meta.interval < 1:
             raise ConfigError(f"meta.interval={c.meta.interval} must be >= 1")

@@ -8,8 +8,10 @@ The meta-step (learnable teacher), after the student's update θ → θ₁ on ba
      transformation and state): θ'(φ) = θ₁ + update(∇_θ L_in(θ₁, ψ₁; φ), opt_state₁);
   2. outer loss: simulation CE of S_θ'(φ) on a batch x_v of the student-validation split,
      against the teacher's predictions, with no explanations;
-  3. differentiate it with respect to φ through the simulated update (second order: reverse
-     over reverse) and update φ with the meta optimizer.
+  3. differentiate it with respect to φ through the simulated update (second order) and
+     update φ with the meta optimizer. `forward_meta_gradient` (the default,
+     `meta.hypergradient="forward"`) computes it with one forward-mode pass of the student;
+     `meta_gradient` ("unroll") by reverse over reverse, as the original does: same value.
 φ influences θ' only through β·KL in L_in, so β = 0 gives a zero meta-gradient.
 
 Alternative hypergradient (`meta.hypergradient="implicit"`): implicit differentiation, treating
@@ -77,6 +79,36 @@ def meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, valid_batc
         return sim.simulation_loss(optax.apply_updates(params, updates), valid_batch)
 
     return jax.value_and_grad(outer)(phi)
+
+
+def forward_meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, valid_batch, rng):
+    """`meta_gradient`'s value, with a forward-mode pass instead of reverse over reverse.
+
+    With p = E_T^φ(x) the teacher explanation, g(p) = ∇_θ L_in(θ₁, p) and θ' = θ₁ + U(g):
+    dL_out/dφ = (∂p/∂φ)ᵀ (∂g/∂p)ᵀ J_Uᵀ ∇L_out(θ'), and (∂g/∂p)ᵀ w = ∇_p ⟨∇_θ L_in(θ₁, p), w⟩,
+    the p-gradient of a directional derivative (a JVP along w). p enters L_in linearly through
+    the KL, so that reverse pass is tiny: the cost is one JVP of the student instead of a
+    backward pass through its backward pass, and no second-order residuals are stored.
+    """
+    explanation, explanation_vjp = jax.vjp(lambda f: sim.teacher_explanation(f, batch), phi)
+
+    def inner(theta, p):
+        return sim.loss_given_explanation(theta, p, batch, rng)[0]
+
+    grads = jax.grad(inner)(params, explanation)
+
+    def simulated_step(g):
+        updates, _ = tx.update(g, opt_state, params)
+        return optax.apply_updates(params, updates)
+
+    new_params, step_vjp = jax.vjp(simulated_step, grads)
+    loss, outer_grads = jax.value_and_grad(sim.simulation_loss)(new_params, valid_batch)
+    (w,) = step_vjp(outer_grads)
+    d_explanation = jax.grad(
+        lambda p: jax.jvp(lambda t: inner(t, p), (params,), (w,))[1]
+    )(explanation)
+    (d_phi,) = explanation_vjp(d_explanation)
+    return loss, d_phi
 
 
 def neumann_hypergradient(inner, outer, theta, phi, steps: int, alpha: float):
@@ -153,7 +185,8 @@ def learnable_step(
                 sim, params, phi, batch, valid_batch, simulated_rng, neumann_steps, neumann_alpha
             )
         else:
-            loss, grads = meta_gradient(
+            unrolled = forward_meta_gradient if hypergradient == "forward" else meta_gradient
+            loss, grads = unrolled(
                 sim, tx, params, opt_state, phi, batch, valid_batch, simulated_rng
             )
         updates, meta_opt_state = meta_tx.update(grads, meta_opt_state, phi)

@@ -57,6 +57,14 @@ class Simulation:
 
     def loss(self, params, phi, batch, rng) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Inner (student training) loss with dropout; params = {"model": θ, "explainer": ψ}."""
+        explanation = self.teacher_explanation(phi, batch) if self.explains else None
+        return self.loss_given_explanation(params, explanation, batch, rng)
+
+    def loss_given_explanation(
+        self, params, explanation, batch, rng
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """`loss` with the teacher explanation [batch, tokens] given: φ enters the inner loss
+        only through it (the forward-mode meta-gradient relies on that)."""
         mask, w = batch["attention_mask"], batch["weight"]
         out = self.apply_fn(
             {"params": params["model"]},
@@ -75,7 +83,7 @@ class Simulation:
             return ce, aux
         ex = self.student_explainer
         student = ex.explain(params["explainer"], ex.features(out.attention_logits, mask), mask)
-        kl = weighted_mean(explanation_kl(self.teacher_explanation(phi, batch), student), w)
+        kl = weighted_mean(explanation_kl(explanation, student), w)
         aux["explanation_kl"] = kl
         return ce + self.beta * kl, aux
 

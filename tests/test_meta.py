@@ -19,6 +19,8 @@ def _optimizer(name):
         return optax.sgd(0.5)
     if name == "sgd_clipped":  # the clip threshold is far below the gradient norm: active
         return optax.chain(optax.clip_by_global_norm(1e-3), optax.sgd(50.0))
+    if name == "sgd_clip_inactive":  # far above it: the identity, as far as gradients go
+        return optax.chain(optax.clip_by_global_norm(1e3), optax.sgd(0.5))
     return optax.adamw(1e-2, eps_root=1e-12, weight_decay=0.01)
 
 
@@ -113,6 +115,21 @@ def test_meta_gradient_matches_finite_differences(optimizer, head_norm):
         # Central differences in float64 carry ~1e-10 of rounding here (|grad| ~ 1e-5): a wrong
         # meta-gradient (e.g. first-order only) is off by O(100%), not 0.1%.
         np.testing.assert_allclose(grad, fd, rtol=1e-3, atol=1e-3 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "sgd_clipped", "sgd_clip_inactive", "adamw"])
+@pytest.mark.parametrize("head_norm", ["softmax", "sparsemax"])
+def test_forward_mode_meta_gradient_equals_reverse_over_reverse(optimizer, head_norm):
+    with jax.enable_x64(True):
+        sim, tx, params, opt_state, phi, train, valid = _problem(5.0, optimizer, head_norm)
+        key = jax.random.key(3)
+        args = (sim, tx, params, opt_state, phi, train, valid, key)
+        loss_r, grad_r = jax.jit(meta.meta_gradient, static_argnums=(0, 1))(*args)
+        loss_f, grad_f = jax.jit(meta.forward_meta_gradient, static_argnums=(0, 1))(*args)
+    grad_r, grad_f = np.asarray(grad_r["head_logits"]), np.asarray(grad_f["head_logits"])
+    assert np.abs(grad_r).max() > 1e-7
+    assert float(loss_f) == pytest.approx(float(loss_r), rel=1e-12)
+    np.testing.assert_allclose(grad_f, grad_r, rtol=1e-5, atol=1e-5 * np.abs(grad_r).max())
 
 
 def test_meta_gradient_is_zero_without_explanation_loss():

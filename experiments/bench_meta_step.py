@@ -1,0 +1,294 @@
+"""Step time of the student and SMAT steps, against the naive method the original code uses.
+
+    python experiments/bench_meta_step.py [--sizes tiny,minilm] [--lengths 128] [--batches 16]
+        [--repeats 5] [--out table.md]
+
+One process, one run, every row measured side by side on the same random batch and weights:
+
+- plain: a student step without explanation (β = 0): the floor;
+- static: a student step with a static attention explainer (teacher features cached per
+  example, as `StaticTeacherTrainer` does);
+- smat: the learnable-teacher step as `LearnableTeacherTrainer` runs it (one jit: the student
+  update fused with the meta-step, forward-mode hypergradient);
+- smat (unroll): the same with the reverse-over-reverse hypergradient (`meta.hypergradient=unroll`);
+- naive: the original's design, rebuilt here: the teacher's forward pass recomputed in every
+  step, a separate jit for the student update and for the meta-step, reverse over reverse.
+
+Columns: median seconds per step after compilation, examples/s, the compiled program's memory
+(XLA's memory analysis: arguments + outputs + temporaries, the whole step's working set), the
+ratio to the plain step, and naive / this row. Models are BERT-family encoders with random
+weights of the named size (optimiser and explainer settings: configs/imdb_learnable.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from smat import config as config_lib
+from smat import explainers, meta, optim
+from smat.models import EncoderConfig, TextClassifier
+from smat.simulation import Simulation
+
+SIZES = {
+    "tiny": EncoderConfig(
+        vocab_size=8000, hidden_size=128, num_layers=2, num_heads=4, intermediate_size=256
+    ),
+    "minilm": EncoderConfig(),  # all-MiniLM-L6-v2: 6 layers, 384 hidden, 12 heads
+    "bert-base": EncoderConfig(
+        hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072
+    ),
+}
+CONFIG = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "configs", "imdb_learnable.py"
+)
+
+
+@dataclasses.dataclass
+class Setup:
+    module: TextClassifier
+    teacher_params: dict
+    state: meta.StudentState
+    batch: dict  # raw inputs (ids, mask, weight)
+    valid: dict
+    sim: Simulation
+    tx: optax.GradientTransformation
+    meta_tx: optax.GradientTransformation
+    schedule: optax.Schedule
+
+
+def build(size: str, length: int, batch_size: int) -> Setup:
+    c = config_lib.from_file(CONFIG)
+    enc = dataclasses.replace(SIZES[size], max_position_embeddings=max(512, length))
+    module = TextClassifier(enc, num_classes=2)
+    rng = np.random.default_rng(0)
+
+    def inputs():
+        ids = rng.integers(1000, enc.vocab_size, (batch_size, length)).astype(np.int32)
+        return {
+            "input_ids": ids,
+            "attention_mask": np.ones((batch_size, length), np.int32),
+            "weight": np.ones(batch_size, np.float32),
+        }
+
+    batch, valid = inputs(), inputs()
+    init = jax.jit(module.init)
+    teacher_params = init(jax.random.key(1), batch["input_ids"], batch["attention_mask"])["params"]
+    student_params = init(jax.random.key(2), batch["input_ids"], batch["attention_mask"])["params"]
+    teacher_ex = explainers.build(c.teacher_explainer, learnable=True)
+    student_ex = explainers.build(c.student_explainer)
+    sim = Simulation(module.apply, teacher_ex, student_ex, c.beta)
+    total = 1000
+    tx, meta_tx = optim.make(c.optim, total), optim.make(c.meta.optim, total)
+    params = {"model": student_params, "explainer": student_ex.init(enc.num_layers, enc.num_heads)}
+    phi = teacher_ex.init(enc.num_layers, enc.num_heads)
+    state = meta.StudentState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=tx.init(params),
+        rng=jax.random.key(3),
+        phi=phi,
+        meta_opt_state=meta_tx.init(phi),
+    )
+    return Setup(
+        module,
+        teacher_params,
+        state,
+        batch,
+        valid,
+        sim,
+        tx,
+        meta_tx,
+        optim.schedule(c.optim, total),
+    )
+
+
+def teacher_outputs(s: Setup, teacher_params, batch):
+    """The teacher's logits and explainer features on a batch (what the trainers cache)."""
+    out = s.module.apply({"params": teacher_params}, batch["input_ids"], batch["attention_mask"])
+    features = s.sim.teacher_explainer.compute(s.module.apply, teacher_params, batch, out)
+    return {**batch, "teacher_logits": out.logits, "teacher_features": features}
+
+
+def rows_for(s: Setup):
+    """(name, step(state) -> state, jitted functions for memory analysis)."""
+    cached = jax.jit(functools.partial(teacher_outputs, s))
+    train = cached(s.teacher_params, s.batch)
+    valid = cached(s.teacher_params, s.valid)
+    plain_sim = dataclasses.replace(s.sim, beta=0.0)
+
+    def static_like(sim):
+        f = jax.jit(
+            functools.partial(meta.static_step, sim=sim, tx=s.tx, lr_schedule=s.schedule),
+            donate_argnums=0,
+        )
+        return (lambda st: f(st, train)[0]), [(f, (s.state, train))]
+
+    def learnable(hypergradient):
+        f = jax.jit(
+            functools.partial(
+                meta.learnable_step,
+                sim=s.sim,
+                tx=s.tx,
+                meta_tx=s.meta_tx,
+                lr_schedule=s.schedule,
+                interval=1,
+                hypergradient=hypergradient,
+            ),
+            donate_argnums=0,
+        )
+        return (lambda st: f(st, train, valid)[0]), [(f, (s.state, train, valid))]
+
+    # The original's design: the teacher runs inside every step, and the student update and the
+    # meta-step are two programs (each recomputing what it needs).
+    @jax.jit
+    def naive_student(state, teacher_params, batch):
+        full = teacher_outputs(s, teacher_params, batch)
+        rng = jax.random.fold_in(state.rng, state.step)
+        params, opt_state, _ = meta.student_update(
+            s.sim, s.tx, state.params, state.opt_state, state.phi, full, rng
+        )
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+
+    @jax.jit
+    def naive_meta(state, teacher_params, batch, valid_batch):
+        full = teacher_outputs(s, teacher_params, batch)
+        full_valid = teacher_outputs(s, teacher_params, valid_batch)
+        rng = jax.random.fold_in(state.rng, state.step)
+        _, grads = meta.meta_gradient(
+            s.sim, s.tx, state.params, state.opt_state, state.phi, full, full_valid, rng
+        )
+        updates, meta_opt_state = s.meta_tx.update(grads, state.meta_opt_state, state.phi)
+        return state.replace(
+            phi=optax.apply_updates(state.phi, updates), meta_opt_state=meta_opt_state
+        )
+
+    def naive(st):
+        st = naive_student(st, s.teacher_params, s.batch)
+        return naive_meta(st, s.teacher_params, s.batch, s.valid)
+
+    return [
+        ("plain", *static_like(plain_sim)),
+        ("static", *static_like(s.sim)),
+        ("smat", *learnable("forward")),
+        ("smat (unroll)", *learnable("unroll")),
+        (
+            "naive",
+            naive,
+            [
+                (naive_student, (s.state, s.teacher_params, s.batch)),
+                (naive_meta, (s.state, s.teacher_params, s.batch, s.valid)),
+            ],
+        ),
+    ]
+
+
+def memory_mb(jitted) -> float:
+    """Largest working set (arguments + outputs + temporaries) among a row's programs."""
+    most = 0
+    for f, args in jitted:
+        m = f.lower(*args).compile().memory_analysis()
+        if m is None:
+            return float("nan")
+        most = max(
+            most,
+            m.argument_size_in_bytes
+            + m.output_size_in_bytes
+            - m.alias_size_in_bytes
+            + m.temp_size_in_bytes,
+        )
+    return most / 2**20
+
+
+def measure(step, state, repeats: int) -> tuple[float, float, object]:
+    """(compile + first call seconds, median step seconds, final state)."""
+    state = jax.tree.map(jnp.copy, state)  # steps donate their input
+    start = time.perf_counter()
+    state = jax.block_until_ready(step(state))
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state = jax.block_until_ready(step(state))
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times), state
+
+
+def bench(size: str, length: int, batch_size: int, repeats: int) -> list[dict]:
+    s = build(size, length, batch_size)
+    out = []
+    for name, step, jitted in rows_for(s):
+        first, median, _ = measure(step, s.state, repeats)
+        out.append(
+            {
+                "size": size,
+                "length": length,
+                "batch": batch_size,
+                "row": name,
+                "compile_s": first - median,
+                "step_s": median,
+                "examples_s": batch_size / median,
+                "memory_mb": memory_mb(jitted),
+            }
+        )
+        print(f"  {size} L{length} B{batch_size} {name}: {median:.3f} s/step", file=sys.stderr)
+    plain = out[0]["step_s"]
+    naive = out[-1]["step_s"]
+    for r in out:
+        r["vs_plain"] = r["step_s"] / plain
+        r["naive_over"] = naive / r["step_s"]
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| size | length | batch | step | s / step | examples / s | memory (MB) | × plain "
+        "| naive / this | compile (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['size']} | {r['length']} | {r['batch']} | {r['row']} | {r['step_s']:.3f} | "
+            f"{r['examples_s']:.1f} | {r['memory_mb']:.0f} | {r['vs_plain']:.2f} | "
+            f"{r['naive_over']:.2f} | {r['compile_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="tiny,minilm", help=f"of {', '.join(SIZES)}")
+    parser.add_argument("--lengths", default="128")
+    parser.add_argument("--batches", default="16")
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per row")
+    parser.add_argument("--out", help="also write the table (markdown) here")
+    args = parser.parse_args()
+    rows = []
+    for size in args.sizes.split(","):
+        for length in map(int, args.lengths.split(",")):
+            for batch in map(int, args.batches.split(",")):
+                rows += bench(size, length, batch, args.repeats)
+    devices = jax.devices()
+    header = (
+        f"{len(devices)} × {devices[0].device_kind} ({jax.default_backend()}), "
+        f"{os.cpu_count()} CPU cores, jax {jax.__version__}, {args.repeats} timed steps per row"
+    )
+    text = f"{header}\n\n{table(rows)}\n"
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
