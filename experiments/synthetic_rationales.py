@@ -120,7 +120,7 @@ def run(size: str = "default", workdir: str | None = None) -> dict:
                     f"L{layer}H{head}",
                 )
             )
-    best, head_name = max(single, key=lambda x: x[0]["auc"])
+    best, head_name = max(single, key=lambda x: (x[0]["auc"], x[0]["mass"]))
     rows[f"best single head ({head_name}, oracle)"] = best
     learned = students["learned attention (SMAT)"].head_weights
     result = {
@@ -139,13 +139,14 @@ def format_table(result: dict) -> str:
         f"Teacher test accuracy: {result['teacher_test_accuracy']:.4f}. Plausibility of the "
         "teacher's explanations against the planted cues (word-level, mean over test examples):",
         "",
-        "| teacher explainer | ROC-AUC | AP | recall@k | student test simulability |",
-        "|---|---|---|---|---|",
+        "| teacher explainer | ROC-AUC | AP | recall@k | mass on cues | student simulability |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in result["rows"].items():
         sim = f"{r['simulability']:.4f}" if "simulability" in r else "–"
         lines.append(
-            f"| {name} | {r['auc']:.4f} | {r['ap']:.4f} | {r['recall_at_k']:.4f} | {sim} |"
+            f"| {name} | {r['auc']:.4f} | {r['ap']:.4f} | {r['recall_at_k']:.4f} | "
+            f"{r['mass']:.4f} | {sim} |"
         )
     lines += [
         "",

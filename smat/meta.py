@@ -104,9 +104,9 @@ def forward_meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, va
     new_params, step_vjp = jax.vjp(simulated_step, grads)
     loss, outer_grads = jax.value_and_grad(sim.simulation_loss)(new_params, valid_batch)
     (w,) = step_vjp(outer_grads)
-    d_explanation = jax.grad(
-        lambda p: jax.jvp(lambda t: inner(t, p), (params,), (w,))[1]
-    )(explanation)
+    d_explanation = jax.grad(lambda p: jax.jvp(lambda t: inner(t, p), (params,), (w,))[1])(
+        explanation
+    )
     (d_phi,) = explanation_vjp(d_explanation)
     return loss, d_phi
 

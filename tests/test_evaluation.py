@@ -46,7 +46,13 @@ def test_word_pieces_are_summed_into_words_and_specials_dropped():
     result = plausibility.evaluate(
         np.array([[0.0, 0.1, 0.1, 0.6, 0.0]]), [[None, 0, 0, 1, None]], [np.array([0, 1, 1])]
     )
-    assert result == {"auc": 1.0, "ap": 1.0, "recall_at_k": 1.0, "examples": 1}
+    assert result == {
+        "auc": 1.0,
+        "ap": 1.0,
+        "recall_at_k": 1.0,
+        "mass": pytest.approx(0.6 / 0.8),  # word 1 (0.6) of words 0 and 1 (0.2 + 0.6)
+        "examples": 1,
+    }
 
 
 def test_eraser_reader_takes_the_union_of_evidence_spans(tmp_path):

@@ -1,8 +1,9 @@
 """Plausibility: how well token scores match a human (or planted) rationale.
 
-Per example: ROC-AUC, average precision (AP) and recall@k with k = the number of rationale
-words, computed over *words*: word-piece scores are summed into their word first (a word's
-share of the distribution), special tokens and words cut off by truncation are left out.
+Per example: ROC-AUC, average precision (AP), recall@k with k = the number of rationale
+words, and the share of the explanation's mass on the rationale, computed over *words*:
+word-piece scores are summed into their word first (a word's share of the distribution),
+special tokens and words cut off by truncation are left out.
 Averages are over examples that have at least one rationale word and one other word.
 """
 
@@ -67,6 +68,16 @@ def recall_at_k(scores: np.ndarray, gold: np.ndarray) -> float:
     return float(gold[top].sum() / k)
 
 
+def rationale_mass(scores: np.ndarray, gold: np.ndarray) -> float:
+    """Share of the explanation's (non-negative) mass on rationale words.
+
+    Rank metrics saturate once every rationale word outranks the rest; the mass still shows
+    how much of the explanation points at the rationale."""
+    scores = np.maximum(scores, 0)
+    total = scores.sum()
+    return float(scores[gold].sum() / total) if total > 0 else 0.0
+
+
 def evaluate(
     token_scores: np.ndarray,
     word_ids: Sequence[Sequence[int | None]],
@@ -79,9 +90,9 @@ def evaluate(
       word_ids: per example, the word index of every token (None: special or padding).
       rationales: per example, a boolean mask over its words.
     Returns:
-      {"auc", "ap", "recall_at_k", "examples"}; examples = how many could be scored.
+      {"auc", "ap", "recall_at_k", "mass", "examples"}; examples = how many could be scored.
     """
-    results = {"auc": [], "ap": [], "recall_at_k": []}
+    results = {"auc": [], "ap": [], "recall_at_k": [], "mass": []}
     for scores, ids, gold in zip(token_scores, word_ids, rationales, strict=True):
         gold = np.asarray(gold, bool)
         words, seen = word_scores(np.asarray(scores), ids, len(gold))
@@ -91,6 +102,7 @@ def evaluate(
         results["auc"].append(roc_auc(words, gold))
         results["ap"].append(average_precision(words, gold))
         results["recall_at_k"].append(recall_at_k(words, gold))
+        results["mass"].append(rationale_mass(words, gold))
     out = {k: float(np.mean(v)) if v else float("nan") for k, v in results.items()}
     out["examples"] = len(results["auc"])
     return out
