@@ -10,7 +10,8 @@ One process, one run, every row measured side by side on the same random batch a
   example, as `StaticTeacherTrainer` does);
 - smat: the learnable-teacher step as `LearnableTeacherTrainer` runs it (one jit: the student
   update fused with the meta-step, forward-mode hypergradient);
-- smat (unroll): the same with the reverse-over-reverse hypergradient (`meta.hypergradient=unroll`);
+- smat (online): `meta.hypergradient=online`, through the update just taken (one gradient fewer);
+- smat (unroll): the reverse-over-reverse hypergradient (`meta.hypergradient=unroll`), same value;
 - naive: the original's design, rebuilt here: the teacher's forward pass recomputed in every
   step, a separate jit for the student update and for the meta-step, reverse over reverse.
 
@@ -181,6 +182,7 @@ def rows_for(s: Setup):
         ("plain", *static_like(plain_sim)),
         ("static", *static_like(s.sim)),
         ("smat", *learnable("forward")),
+        ("smat (online)", *learnable("online")),
         ("smat (unroll)", *learnable("unroll")),
         (
             "naive",

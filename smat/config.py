@@ -153,8 +153,9 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     c.meta.interval = 1  # a meta-step every N student steps (learnable_teacher)
     # Differentiate through one simulated student update (the paper's method): "forward"
     # with one forward-mode (JVP) pass of the student, "unroll" by reverse over reverse (the
-    # original's way; same value, slower); or "implicit": implicit differentiation with a
-    # Neumann-series inverse-Hessian product (a different estimate).
+    # original's way; same value, slower); "online": through the student's actual update
+    # instead of a simulated extra one (one gradient fewer per step); or "implicit": implicit
+    # differentiation with a Neumann-series inverse-Hessian product (a different estimate).
     c.meta.hypergradient = "forward"
     c.meta.neumann_steps = 5  # implicit: terms K of the series
     c.meta.neumann_alpha = 1e-3  # implicit: step α of the series (needs ‖I - αH‖ < 1)
@@ -274,9 +275,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
                 "learnable_teacher learns the teacher's attention explainer: it needs beta > 0 "
                 "and teacher_explainer.name='attention' (use static_teacher otherwise)"
             )
-        if c.meta.hypergradient not in ("forward", "unroll", "implicit"):
+        if c.meta.hypergradient not in ("forward", "unroll", "online", "implicit"):
             raise ConfigError(
-                f"meta.hypergradient={c.meta.hypergradient!r}; choose forward, unroll or implicit"
+                f"meta.hypergradient={c.meta.hypergradient!r}; choose forward, unroll, online or "
+                "implicit"
             )
         if c.meta.interval < 1:
             raise ConfigError(f"meta.interval={c.meta.interval} must be >= 1")

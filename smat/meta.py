@@ -14,6 +14,10 @@ The meta-step (learnable teacher), after the student's update θ → θ₁ on ba
      `meta_gradient` ("unroll") by reverse over reverse, as the original does: same value.
 φ influences θ' only through β·KL in L_in, so β = 0 gives a zero meta-gradient.
 
+Cheaper (`meta.hypergradient="online"`): differentiate through the update just taken
+(θ₀ → θ₁, its gradient reused) instead of simulating another one from θ₁: the same one-step
+hypergradient, one step earlier, one student gradient fewer per step.
+
 Alternative hypergradient (`meta.hypergradient="implicit"`): implicit differentiation, treating
 θ₁ as a minimiser of L_in(·; φ): dL_out/dφ = -∂²L_in/∂φ∂θ · H⁻¹ ∇_θ L_out with H = ∂²L_in/∂θ²,
 and H⁻¹v approximated by a Neumann series α Σ_{k≤K} (I - αH)^k v (Lorraine et al., 2020).
@@ -63,11 +67,22 @@ LearnableMetrics = clu_metrics.Collection.create(
 
 def student_update(sim: Simulation, tx, params, opt_state, phi, batch, rng):
     """One optimizer step of the student on the inner loss; returns (params, opt_state, outputs)."""
-    (loss, aux), grads = jax.value_and_grad(sim.loss, has_aux=True)(params, phi, batch, rng)
-    updates, opt_state = tx.update(grads, opt_state, params)
+    explanation = sim.teacher_explanation(phi, batch) if sim.explains else None
+    params, opt_state, outputs, _ = _update_given_explanation(
+        sim, tx, params, opt_state, explanation, batch, rng
+    )
+    return params, opt_state, outputs
+
+
+def _update_given_explanation(sim: Simulation, tx, params, opt_state, explanation, batch, rng):
+    """`student_update` with the teacher explanation given; also returns the gradients."""
+    (loss, aux), grads = jax.value_and_grad(sim.loss_given_explanation, has_aux=True)(
+        params, explanation, batch, rng
+    )
+    updates, new_opt_state = tx.update(grads, opt_state, params)
     outputs = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
     outputs.setdefault("explanation_kl", jnp.zeros(()))
-    return optax.apply_updates(params, updates), opt_state, outputs
+    return optax.apply_updates(params, updates), new_opt_state, outputs, grads
 
 
 def meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, valid_batch, rng):
@@ -81,34 +96,39 @@ def meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, valid_batc
     return jax.value_and_grad(outer)(phi)
 
 
-def forward_meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, valid_batch, rng):
-    """`meta_gradient`'s value, with a forward-mode pass instead of reverse over reverse.
+def _through_update(sim: Simulation, tx, params, opt_state, grads, explanation, batch, valid, rng):
+    """(outer loss after the update params + U(grads), its gradient w.r.t. the explanation).
 
-    With p = E_T^φ(x) the teacher explanation, g(p) = ∇_θ L_in(θ₁, p) and θ' = θ₁ + U(g):
-    dL_out/dφ = (∂p/∂φ)ᵀ (∂g/∂p)ᵀ J_Uᵀ ∇L_out(θ'), and (∂g/∂p)ᵀ w = ∇_p ⟨∇_θ L_in(θ₁, p), w⟩,
-    the p-gradient of a directional derivative (a JVP along w). p enters L_in linearly through
-    the KL, so that reverse pass is tiny: the cost is one JVP of the student instead of a
-    backward pass through its backward pass, and no second-order residuals are stored.
+    With p the teacher explanation, g(p) = ∇_θ L_in(θ, p) and θ' = θ + U(g): (∂g/∂p)ᵀ w =
+    ∇_p ⟨∇_θ L_in(θ, p), w⟩ for w = J_Uᵀ ∇L_out(θ'), the p-gradient of a directional derivative
+    (a JVP of the student along w). p enters L_in linearly through the KL, so that reverse pass
+    is tiny: one JVP instead of a backward pass through a backward pass, and no second-order
+    residuals stored.
     """
-    explanation, explanation_vjp = jax.vjp(lambda f: sim.teacher_explanation(f, batch), phi)
 
-    def inner(theta, p):
-        return sim.loss_given_explanation(theta, p, batch, rng)[0]
-
-    grads = jax.grad(inner)(params, explanation)
-
-    def simulated_step(g):
+    def update(g):
         updates, _ = tx.update(g, opt_state, params)
         return optax.apply_updates(params, updates)
 
-    new_params, step_vjp = jax.vjp(simulated_step, grads)
-    loss, outer_grads = jax.value_and_grad(sim.simulation_loss)(new_params, valid_batch)
-    (w,) = step_vjp(outer_grads)
-    d_explanation = jax.grad(lambda p: jax.jvp(lambda t: inner(t, p), (params,), (w,))[1])(
-        explanation
+    new_params, update_vjp = jax.vjp(update, grads)
+    loss, outer_grads = jax.value_and_grad(sim.simulation_loss)(new_params, valid)
+    (w,) = update_vjp(outer_grads)
+
+    def directional(p):
+        inner = lambda t: sim.loss_given_explanation(t, p, batch, rng)[0]  # noqa: E731
+        return jax.jvp(inner, (params,), (w,))[1]
+
+    return loss, jax.grad(directional)(explanation)
+
+
+def forward_meta_gradient(sim: Simulation, tx, params, opt_state, phi, batch, valid_batch, rng):
+    """`meta_gradient`'s value, with one forward-mode pass instead of reverse over reverse."""
+    explanation, explanation_vjp = jax.vjp(lambda f: sim.teacher_explanation(f, batch), phi)
+    grads = jax.grad(lambda t: sim.loss_given_explanation(t, explanation, batch, rng)[0])(params)
+    loss, d_explanation = _through_update(
+        sim, tx, params, opt_state, grads, explanation, batch, valid_batch, rng
     )
-    (d_phi,) = explanation_vjp(d_explanation)
-    return loss, d_phi
+    return loss, explanation_vjp(d_explanation)[0]
 
 
 def neumann_hypergradient(inner, outer, theta, phi, steps: int, alpha: float):
@@ -175,11 +195,27 @@ def learnable_step(
 ):
     """The student step fused with the meta-step (every `interval` steps) in one function."""
     inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
-    params, opt_state, out = student_update(
-        sim, tx, state.params, state.opt_state, state.phi, batch, inner_rng
+    explanation, explanation_vjp = jax.vjp(lambda f: sim.teacher_explanation(f, batch), state.phi)
+    params, opt_state, out, student_grads = _update_given_explanation(
+        sim, tx, state.params, state.opt_state, explanation, batch, inner_rng
     )
 
     def meta(phi, meta_opt_state):
+        if hypergradient == "online":
+            # Through the update just taken (θ₀ → θ₁), reusing its gradient.
+            loss, d_explanation = _through_update(
+                sim,
+                tx,
+                state.params,
+                state.opt_state,
+                student_grads,
+                explanation,
+                batch,
+                valid_batch,
+                inner_rng,
+            )
+            grads_phi = explanation_vjp(d_explanation)[0]
+            return _meta_update(phi, meta_opt_state, loss, grads_phi)
         if hypergradient == "implicit":
             loss, grads = implicit_meta_gradient(
                 sim, params, phi, batch, valid_batch, simulated_rng, neumann_steps, neumann_alpha
@@ -189,6 +225,9 @@ def learnable_step(
             loss, grads = unrolled(
                 sim, tx, params, opt_state, phi, batch, valid_batch, simulated_rng
             )
+        return _meta_update(phi, meta_opt_state, loss, grads)
+
+    def _meta_update(phi, meta_opt_state, loss, grads):
         updates, meta_opt_state = meta_tx.update(grads, meta_opt_state, phi)
         return optax.apply_updates(phi, updates), meta_opt_state, loss, optax.global_norm(grads)
 

@@ -192,3 +192,43 @@ def test_implicit_meta_gradient_on_the_student_problem():
             )
             g = np.asarray(grad["head_logits"])
             assert np.all(np.isfinite(g)) and (np.abs(g).max() > 0) == nonzero
+
+
+@pytest.mark.parametrize("optimizer", ["sgd_clipped", "adamw"])
+def test_online_meta_step_differentiates_the_update_just_taken(optimizer):
+    with jax.enable_x64(True):
+        sim, tx, params, opt_state, phi, train, valid = _problem(5.0, optimizer)
+        state = meta.StudentState(
+            step=jnp.asarray(4),
+            params=params,
+            opt_state=opt_state,
+            rng=jax.random.key(11),
+            phi=phi,
+            meta_opt_state=optax.sgd(1.0).init(phi),
+        )
+        new_state, _ = jax.jit(
+            lambda s: meta.learnable_step(
+                s,
+                train,
+                valid,
+                sim=sim,
+                tx=tx,
+                meta_tx=optax.sgd(1.0),  # φ₁ = φ - grad
+                lr_schedule=lambda step: 0.0,
+                interval=1,
+                hypergradient="online",
+            )
+        )(state)
+        inner_rng, _ = jax.random.split(jax.random.fold_in(state.rng, state.step))
+        _, expected = meta.meta_gradient(sim, tx, params, opt_state, phi, train, valid, inner_rng)
+        # The student's own update is the plain one.
+        plain, _, _ = meta.student_update(sim, tx, params, opt_state, phi, train, inner_rng)
+    got = np.asarray(phi["head_logits"] - new_state.phi["head_logits"])
+    expected = np.asarray(expected["head_logits"])
+    assert np.abs(expected).max() > 1e-7
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12),
+        new_state.params,
+        plain,
+    )
