@@ -8,10 +8,10 @@ One process, one run, every row measured side by side on the same random batch a
 - plain: a student step without explanation (β = 0): the floor;
 - static: a student step with a static attention explainer (teacher features cached per
   example, as `StaticTeacherTrainer` does);
-- smat: the learnable-teacher step as `LearnableTeacherTrainer` runs it (one jit: the student
-  update fused with the meta-step, forward-mode hypergradient);
+- smat (unroll, default): the learnable-teacher step as `LearnableTeacherTrainer` runs it (one
+  jit: the student update fused with the meta-step; reverse-over-reverse hypergradient);
+- smat (forward): `meta.hypergradient=forward`, the same hypergradient from one JVP pass;
 - smat (online): `meta.hypergradient=online`, through the update just taken (one gradient fewer);
-- smat (unroll): the reverse-over-reverse hypergradient (`meta.hypergradient=unroll`), same value;
 - naive: the original's design, rebuilt here: the teacher's forward pass recomputed in every
   step, a separate jit for the student update and for the meta-step, reverse over reverse.
 
@@ -181,9 +181,9 @@ def rows_for(s: Setup):
     return [
         ("plain", *static_like(plain_sim)),
         ("static", *static_like(s.sim)),
-        ("smat", *learnable("forward")),
+        ("smat (unroll, default)", *learnable("unroll")),
+        ("smat (forward)", *learnable("forward")),
         ("smat (online)", *learnable("online")),
-        ("smat (unroll)", *learnable("unroll")),
         (
             "naive",
             naive,

@@ -84,6 +84,9 @@ def base() -> ml_collections.ConfigDict:
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # devices on the data-parallel axis (-1 = all)
+    # FSDP-style: split large params and optimizer state over the data axis instead of
+    # replicating them (models that do not fit one device); results equal the replicated run.
+    c.mesh.shard_params = False
 
     c.progress = True  # progress bar on stderr
     return c
@@ -151,12 +154,13 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     c.student_explainer = explainer_section("attention")
     c.meta = ml_collections.ConfigDict()
     c.meta.interval = 1  # a meta-step every N student steps (learnable_teacher)
-    # Differentiate through one simulated student update (the paper's method): "forward"
-    # with one forward-mode (JVP) pass of the student, "unroll" by reverse over reverse (the
-    # original's way; same value, slower); "online": through the student's actual update
-    # instead of a simulated extra one (one gradient fewer per step); or "implicit": implicit
-    # differentiation with a Neumann-series inverse-Hessian product (a different estimate).
-    c.meta.hypergradient = "forward"
+    # Differentiate through one simulated student update (the paper's method): "unroll" by
+    # reverse over reverse, or "forward" with one forward-mode (JVP) pass of the student (same
+    # value; no faster on CPU in experiments/bench_meta_step.py); "online": through the
+    # student's actual update instead of a simulated extra one (one gradient fewer per step:
+    # about 25% faster); or "implicit": implicit differentiation with a Neumann-series
+    # inverse-Hessian product (a different estimate).
+    c.meta.hypergradient = "unroll"
     c.meta.neumann_steps = 5  # implicit: terms K of the series
     c.meta.neumann_alpha = 1e-3  # implicit: step α of the series (needs ‖I - αH‖ < 1)
     c.meta.optim = optim_section(

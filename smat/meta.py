@@ -9,9 +9,9 @@ The meta-step (learnable teacher), after the student's update θ → θ₁ on ba
   2. outer loss: simulation CE of S_θ'(φ) on a batch x_v of the student-validation split,
      against the teacher's predictions, with no explanations;
   3. differentiate it with respect to φ through the simulated update (second order) and
-     update φ with the meta optimizer. `forward_meta_gradient` (the default,
-     `meta.hypergradient="forward"`) computes it with one forward-mode pass of the student;
-     `meta_gradient` ("unroll") by reverse over reverse, as the original does: same value.
+     update φ with the meta optimizer. `meta_gradient` (the default, "unroll") does it by
+     reverse over reverse, as the original does; `forward_meta_gradient`
+     (`meta.hypergradient="forward"`) with one forward-mode pass of the student: same value.
 φ influences θ' only through β·KL in L_in, so β = 0 gives a zero meta-gradient.
 
 Cheaper (`meta.hypergradient="online"`): differentiate through the update just taken

@@ -1,4 +1,6 @@
-"""Device mesh and shardings: one data-parallel axis, batches split over it, state replicated.
+"""Device mesh and shardings: one data-parallel axis, batches split over it, state replicated
+(or, with `mesh.shard_params`, large parameter and optimizer leaves split over the same axis:
+FSDP-style, for models that do not fit one device; XLA inserts the gathers).
 
 The same jitted step then runs on 1 CPU, 1 GPU, several fake CPU devices
 (XLA_FLAGS=--xla_force_host_platform_device_count=8) or a pod slice.
@@ -28,6 +30,25 @@ def make_mesh(num_data: int = -1) -> Mesh:
 
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
+
+
+def state_shardings(tree, mesh: Mesh, shard_params: bool = False, min_size: int = 2**12):
+    """Per leaf: replicated, or (shard_params) split along its largest axis that the data axis
+    divides, for leaves of at least `min_size` elements (small ones are not worth a gather)."""
+    n = mesh.shape[DATA]
+
+    def leaf(x):
+        shape = getattr(x, "shape", ())
+        if not shard_params or n == 1 or not shape or np.prod(shape) < min_size:
+            return replicated(mesh)
+        dims = [d for d in sorted(range(len(shape)), key=lambda d: -shape[d]) if shape[d] % n == 0]
+        if not dims:
+            return replicated(mesh)
+        spec = [None] * len(shape)
+        spec[dims[0]] = DATA
+        return NamedSharding(mesh, PartitionSpec(*spec))
+
+    return jax.tree.map(leaf, tree)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

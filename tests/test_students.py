@@ -144,30 +144,37 @@ from smat.trainers import LearnableTeacherTrainer
 
 cache_dir, teacher, out_dir = sys.argv[1:4]
 runs = {}
-for n in (1, 8):
+for n, fsdp in ((1, False), (8, False), (8, True)):
     c = config_lib.from_file("configs/imdb_learnable.py:smoke")
     c.data.cache_dir = cache_dir
     c.teacher_workdir = teacher
     c.mesh.data = n
-    t = LearnableTeacherTrainer(c, os.path.join(out_dir, str(n)))
+    c.mesh.shard_params = fsdp
+    key = f"{n}{'f' if fsdp else ''}"
+    t = LearnableTeacherTrainer(c, os.path.join(out_dir, key))
     t.setup()
     with t.mesh:
         for step in range(2):
             batch = sharding.put_batch(t.next_batch(step), t.mesh)
             t.state, m = t.train_step(t.state, batch)
-    runs[n] = {
+    leaves = jax.tree.leaves((t.state.params, t.state.opt_state))
+    runs[key] = {
         "leaves": [np.asarray(x) for x in jax.tree.leaves((t.state.params, t.state.phi))],
         "meta_loss": float(m.compute()["meta_loss"]),
         "shards": len(batch["train"]["input_ids"].sharding.device_set),
+        "split": sum(not x.sharding.is_fully_replicated for x in leaves),
     }
-diff = max(float(np.max(np.abs(a - b))) for a, b in zip(runs[1]["leaves"], runs[8]["leaves"]))
-phi_moved = float(np.ptp(runs[8]["leaves"][-1]))
-print(json.dumps({"diff": diff, "phi_moved": phi_moved, "shards": runs[8]["shards"],
-                  "meta_loss": [runs[1]["meta_loss"], runs[8]["meta_loss"]]}))
+def diff(a, b):
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(runs[a]["leaves"], runs[b]["leaves"]))
+print(json.dumps({"diff": diff("1", "8"), "diff_fsdp": diff("1", "8f"),
+                  "phi_moved": float(np.ptp(runs["8"]["leaves"][-1])),
+                  "shards": runs["8"]["shards"],
+                  "split": [runs["8"]["split"], runs["8f"]["split"]],
+                  "meta_loss": [runs[k]["meta_loss"] for k in ("1", "8", "8f")]}))
 """
 
 
-def test_learnable_step_on_8_devices_matches_1_device(
+def test_learnable_step_on_8_devices_matches_1_device_replicated_or_fsdp(
     smat_run, tmp_path, cache_dir, run_json_script
 ):
     _, ref_dir, _ = smat_run
@@ -176,6 +183,10 @@ def test_learnable_step_on_8_devices_matches_1_device(
     assert out["phi_moved"] > 0  # two meta-steps changed the teacher explainer
     assert out["diff"] < 1e-5, out
     assert abs(out["meta_loss"][0] - out["meta_loss"][1]) < 1e-5
+    # FSDP: params and optimizer state split over the 8 devices, same result.
+    assert out["split"][0] == 0 and out["split"][1] > 0, out
+    assert out["diff_fsdp"] < 1e-5, out
+    assert abs(out["meta_loss"][0] - out["meta_loss"][2]) < 1e-5
 
 
 def test_learnable_with_implicit_hypergradient(smat_run, tmp_path, cache_dir):

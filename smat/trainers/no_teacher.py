@@ -169,7 +169,9 @@ class NoTeacherTrainer(Trainer):
         state = TrainState(
             step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state, rng=train_rng
         )
-        return jax.device_put(state, repl)
+        return jax.device_put(
+            state, sharding.state_shardings(state, self.mesh, self.config.mesh.shard_params)
+        )
 
     def next_batch(self, step: int):
         return self.batches.batch(step)

@@ -249,7 +249,9 @@ class StaticTeacherTrainer(Trainer):
             phi=phi,
             meta_opt_state=meta_tx.init(phi) if meta_tx else optax.EmptyState(),
         )
-        return jax.device_put(state, repl)
+        return jax.device_put(
+            state, sharding.state_shardings(state, self.mesh, self.config.mesh.shard_params)
+        )
 
     @staticmethod
     def _explainer_params(explainer, out):
