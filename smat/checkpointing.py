@@ -18,7 +18,9 @@ import shutil
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from smat.errors import ConfigError
 
@@ -50,7 +52,10 @@ class Checkpointer:
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=1, enable_async_checkpointing=False, cleanup_tmp_directories=True
             ),
-            item_names=("params", "meta"),
+            item_handlers={
+                "params": ocp.StandardCheckpointHandler(),
+                "meta": ocp.JsonCheckpointHandler(),
+            },
         )
 
     def latest_step(self) -> int | None:
@@ -100,7 +105,15 @@ class Checkpointer:
         step = self.best.latest_step()
         if step is None:
             raise FileNotFoundError(f"no best checkpoint under {self.best.directory}")
-        restore = ocp.args.StandardRestore(_abstract(like_params) if like_params else None)
+        if like_params is None:
+            # Replicated over every device of every process: the saved shardings name devices
+            # of the run that wrote them, which a multi-process reader may not address.
+            everywhere = NamedSharding(Mesh(np.asarray(jax.devices()), ("all",)), PartitionSpec())
+            like_params = jax.tree.map(
+                lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=everywhere),
+                self.best.item_metadata(step)["params"],
+            )
+        restore = ocp.args.StandardRestore(_abstract(like_params))
         out = self.best.restore(
             step, args=ocp.args.Composite(params=restore, meta=ocp.args.JsonRestore())
         )

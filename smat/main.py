@@ -5,6 +5,8 @@
 
 Builds the trainer named by `config.setup` and trains to the end; run again with the same
 arguments to resume an interrupted run (a finished one says so and exits).
+Multi-process: the same command in every process, plus `--coordinator_address=host:port
+--num_processes=N --process_id=i` (or nothing extra under Slurm / MPI / a TPU pod).
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ _WORKDIR = flags.DEFINE_string(
     None,
     "Directory for checkpoints, logs and results (default: runs/<config name>[_<variant>]).",
 )
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address",
+    "",
+    "Multi-process runs: host:port of process 0 (default: detected under Slurm, MPI or a TPU "
+    "pod; single process otherwise).",
+)
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 1, "With --coordinator_address.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", 0, "With --coordinator_address.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -95,9 +105,11 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+    from smat import distributed
     from smat.errors import ConfigError
     from smat.trainers import TRAINERS
 
+    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     config = _CONFIG.value
     workdir = _WORKDIR.value or default_workdir(
         config_flags.get_config_filename(flags.FLAGS["config"])

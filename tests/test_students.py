@@ -201,3 +201,64 @@ def test_learnable_with_implicit_hypergradient(smat_run, tmp_path, cache_dir):
     assert summary["status"] == "finished"
     weights = np.load(tmp_path / "teacher_head_weights.npy")
     assert np.ptp(weights) > 0
+
+
+def test_two_processes_give_the_single_process_result(smat_run, tmp_path, cache_dir):
+    """JAX's multi-process runtime on localhost (CPU, one device per process) against one
+    process with two devices: the same global mesh, so the same result to the bit."""
+    import socket
+    import subprocess
+    import sys
+
+    _, ref_dir, _ = smat_run
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    common = [
+        sys.executable,
+        "-m",
+        "smat.main",
+        f"--config={os.path.join(REPO, 'configs', 'imdb_learnable.py')}:smoke",
+        f"--config.teacher_workdir={os.path.join(ref_dir, 'teacher')}",
+        f"--config.data.cache_dir={cache_dir}",
+        "--config.progress=False",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    multi = str(tmp_path / "multi")
+    procs = [
+        subprocess.Popen(
+            [
+                *common,
+                f"--workdir={multi}",
+                f"--coordinator_address=localhost:{port}",
+                "--num_processes=2",
+                f"--process_id={i}",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    single = str(tmp_path / "single")
+    subprocess.run(
+        [*common, f"--workdir={single}"],
+        cwd=REPO,
+        env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    assert "test/simulability" in outputs[0] and "test/simulability" not in outputs[1]
+    a, b = _predictions(single), _predictions(multi)
+    np.testing.assert_array_equal(a["index"], b["index"])
+    np.testing.assert_allclose(a["student_logits"], b["student_logits"], atol=1e-6)
+    np.testing.assert_allclose(
+        np.load(os.path.join(single, "teacher_head_weights.npy")),
+        np.load(os.path.join(multi, "teacher_head_weights.npy")),
+        atol=1e-6,
+    )
