@@ -37,7 +37,7 @@ import numpy as np
 import optax
 
 from smat import config as config_lib
-from smat import explainers, meta, optim
+from smat import explainers, meta, optim, teacher
 from smat.models import EncoderConfig, TextClassifier
 from smat.simulation import Simulation
 
@@ -115,10 +115,11 @@ def build(size: str, length: int, batch_size: int) -> Setup:
 
 
 def teacher_outputs(s: Setup, teacher_params, batch):
-    """The teacher's logits and explainer features on a batch (what the trainers cache)."""
-    out = s.module.apply({"params": teacher_params}, batch["input_ids"], batch["attention_mask"])
-    features = s.sim.teacher_explainer.compute(s.module.apply, teacher_params, batch, out)
-    return {**batch, "teacher_logits": out.logits, "teacher_features": features}
+    """The batch with the teacher's logits and explainer features (what the trainers cache)."""
+    logits, features = teacher.outputs(
+        s.module.apply, s.sim.teacher_explainer, teacher_params, batch
+    )
+    return {**batch, "teacher_logits": logits, "teacher_features": features}
 
 
 def rows_for(s: Setup):

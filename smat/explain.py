@@ -24,7 +24,7 @@ import numpy as np
 
 from smat import checkpointing, explainers, models
 from smat.data.pipeline import as_dataset
-from smat.data.tokenization import load_tokenizer
+from smat.data.tokenization import as_arrays, load_tokenizer
 from smat.errors import ConfigError
 
 FORMAT = 1
@@ -79,6 +79,20 @@ class TrainedExplainer:
         features = self.explainer.compute(apply, params, batch, out)
         return self.explainer.explain(phi, features, batch["attention_mask"])
 
+    def with_explainer(
+        self, explainer_config: dict[str, Any], learnable: bool = False, phi: Any = None
+    ) -> TrainedExplainer:
+        """Another explainer of the same (already loaded) teacher; φ = None: its initial params."""
+        return TrainedExplainer(
+            self.model,
+            self.params,
+            explainer_config,
+            learnable,
+            phi,
+            tokenizer_file=self.tokenizer_file,
+            max_length=self.max_length,
+        )
+
     @property
     def head_weights(self) -> np.ndarray | None:
         """The normalised [layers, heads] head weights (attention explainer), else None."""
@@ -112,11 +126,7 @@ class TrainedExplainer:
                 "this explainer has no tokenizer: call .explain(batch) on token ids instead"
             )
         encodings = self.tokenizer.encode_batch(list(texts))
-        batch = {
-            "input_ids": np.asarray([e.ids for e in encodings], np.int32),
-            "attention_mask": np.asarray([e.attention_mask for e in encodings], np.int32),
-        }
-        scores = self.explain(batch)
+        scores = self.explain(as_arrays(encodings))
         return [
             [
                 (tok, float(s))
@@ -343,21 +353,6 @@ def html_page(
     return _PAGE.format(subtitle=html.escape(subtitle), examples="\n".join(blocks))
 
 
-def _baseline(student: TrainedExplainer, name: str) -> TrainedExplainer:
-    """A parameter-free explainer (or uniform attention) of the same teacher."""
-    from smat import config as config_lib
-
-    return TrainedExplainer(
-        student.model,
-        student.params,
-        config_lib.explainer_section(name).to_dict(),
-        False,
-        None,
-        tokenizer_file=student.tokenizer_file,
-        max_length=student.max_length,
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
@@ -394,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             print("nothing to do: give --text and/or --html", file=sys.stderr)
             return 2
         return 0
+    from smat import config as config_lib
     from smat import data as data_lib
 
     config = ml_collections.ConfigDict(
@@ -410,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         run_name = "/".join(os.path.normpath(w).split(os.sep)[-2:])
         named[f"{ex.explainer_config['name']} ({run_name})"] = ex
     for name in filter(None, args.baselines.split(",")):
-        named[f"{name} (static)" if name == "attention" else name] = _baseline(main_explainer, name)
+        named[f"{name} (static)" if name == "attention" else name] = main_explainer.with_explainer(
+            config_lib.explainer_section(name).to_dict()
+        )
     scores = {name: ex.explain(batch) for name, ex in named.items()}
     logits = jax.jit(
         lambda p, b: (

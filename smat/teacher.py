@@ -8,6 +8,7 @@ teacher forward pass.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Any
 
@@ -58,6 +59,14 @@ def check_same_data(student: ml_collections.ConfigDict, teacher: dict[str, Any],
             )
 
 
+def outputs(apply_fn, explainer, params, batch):
+    """The teacher's logits and explainer features (None without an explainer) on a batch."""
+    out = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"])
+    if explainer is None:
+        return out.logits, None
+    return out.logits, explainer.compute(apply_fn, params, batch, out)
+
+
 def cache_outputs(
     dataset: data_lib.ArrayDataset,
     apply_fn,
@@ -67,14 +76,9 @@ def cache_outputs(
     mesh,
 ) -> data_lib.ArrayDataset:
     """The dataset plus `teacher_logits` (and `teacher_features` if `explainer` is given)."""
-
-    def run(params, batch):
-        out = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"])
-        if explainer is None:
-            return out.logits, None
-        return out.logits, explainer.compute(apply_fn, params, batch, out)
-
-    step = jax.jit(run, out_shardings=sharding.replicated(mesh))
+    step = jax.jit(
+        functools.partial(outputs, apply_fn, explainer), out_shardings=sharding.replicated(mesh)
+    )
     logits, features = [], []
     for batch in data_lib.eval_batches(dataset, batch_size):
         lg, ft = step(params, sharding.put_batch(batch, mesh))

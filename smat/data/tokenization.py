@@ -49,6 +49,14 @@ def load_tokenizer(path: str, max_length: int) -> tokenizers.Tokenizer:
     return tok
 
 
+def as_arrays(encodings: list[tokenizers.Encoding]) -> dict[str, np.ndarray]:
+    """{"input_ids", "attention_mask"}: int32 [N, L] arrays of equal-length encodings."""
+    return {
+        "input_ids": np.asarray([e.ids for e in encodings], np.int32),
+        "attention_mask": np.asarray([e.attention_mask for e in encodings], np.int32),
+    }
+
+
 def _fingerprint(texts: list[str], tokenizer_path: str, max_length: int) -> str:
     h = hashlib.sha256()
     with open(tokenizer_path, "rb") as f:
@@ -73,12 +81,7 @@ def encode(
     if os.path.isfile(path):
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    tok = load_tokenizer(tokenizer_path, max_length)
-    encodings = tok.encode_batch(texts)
-    out = {
-        "input_ids": np.asarray([e.ids for e in encodings], np.int32),
-        "attention_mask": np.asarray([e.attention_mask for e in encodings], np.int32),
-    }
+    out = as_arrays(load_tokenizer(tokenizer_path, max_length).encode_batch(texts))
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp.npz"
     np.savez(tmp, **out)

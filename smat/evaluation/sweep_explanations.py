@@ -21,6 +21,7 @@ import numpy as np
 from smat import checkpointing
 from smat import data as data_lib
 from smat.data.eraser import read_eraser
+from smat.data.tokenization import as_arrays
 from smat.evaluation import faithfulness, plausibility
 
 RESULTS = "explanations.json"
@@ -38,11 +39,7 @@ def _rationale_batch(explainer, folder: str, examples: int):
     """ERASER test documents as a token batch, with word ids and word rationales."""
     docs = read_eraser(folder, "test")[:examples]
     encodings = explainer.tokenizer.encode_batch([d.words for d in docs], is_pretokenized=True)
-    batch = {
-        "input_ids": np.asarray([e.ids for e in encodings], np.int32),
-        "attention_mask": np.asarray([e.attention_mask for e in encodings], np.int32),
-    }
-    return batch, [e.word_ids for e in encodings], [d.rationale for d in docs]
+    return as_arrays(encodings), [e.word_ids for e in encodings], [d.rationale for d in docs]
 
 
 def evaluate(
@@ -56,12 +53,13 @@ def evaluate(
     fraction, their AOPC and, with `eraser`, plausibility AUC / AP / recall@k}.
     """
     from smat import sweep as sweep_lib
-    from smat.explain import load_teacher_explainer, teacher_explainer
+    from smat.explain import teacher_explainer
 
     manifest = checkpointing.read_json(os.path.join(root, "sweep.json"))
     cells = sweep_lib.load_sweep(manifest["sweep_file"], manifest["variant"]).cells
     groups: dict[tuple[str, int | None], list[dict[str, float]]] = {}
     static_done: set[str] = set()
+    teacher = None  # every cell shares the sweep's teacher: loaded once
     reference = None  # (batch, rationale inputs), from the first explainer evaluated
     for cell in cells:
         config = sweep_lib.cell_config(cell, root)
@@ -76,10 +74,10 @@ def evaluate(
         if not learned and key in static_done:
             continue
         static_done.add(key)
-        if learned:
-            explainer = load_teacher_explainer(workdir)
-        else:
-            explainer = teacher_explainer(config.teacher_workdir, explainer_config)
+        if teacher is None:
+            teacher = teacher_explainer(config.teacher_workdir, explainer_config)
+        phi = checkpointing.restore_best_of(workdir)["phi"] if learned else None
+        explainer = teacher.with_explainer(explainer_config, learned, phi)
         if reference is None:
             batch = _test_batch(config, explainer.tokenizer_file, examples)
             reference = (batch, _rationale_batch(explainer, eraser, examples) if eraser else None)
