@@ -15,6 +15,7 @@ from typing import Any
 import ml_collections
 
 from smat import config as config_lib
+from smat import data as data_lib
 from smat import models
 from smat.data.pipeline import as_dataset
 from smat.errors import ConfigError
@@ -119,7 +120,7 @@ def train_explainer(
 
     splits = _splits("student_train", "student_valid", train_data, valid_data, test_data)
     num_classes = 0  # only registered-name models need it; read from the teacher's output below
-    vocab = int(max(s.arrays["input_ids"].max() for s in splits.values())) + 1
+    vocab = data_lib.vocab_size(splits.values())
     if isinstance(teacher, str):
         num_classes = int(_label_count(splits))
     t_model = _as_built(teacher, c, num_classes, vocab)
@@ -128,10 +129,8 @@ def train_explainer(
         if teacher_params is None:
             raise ConfigError("teacher_params is required for a linen or registered teacher")
     if num_classes == 0:
-        example = {
-            k: splits["student_train"].arrays[k][:1] for k in ("input_ids", "attention_mask")
-        }
-        out = models.output_shapes(t_model.adapted, teacher_params, **example)
+        example = data_lib.input_arrays(splits["student_train"].arrays, slice(0, 1))
+        out = models.output_shapes(t_model.adapted, teacher_params, example)
         models.check_output(out, "teacher")
         num_classes = out.logits.shape[-1] if len(out.logits.shape) == 2 else 1
     s_model = _student(student, t_model, c, num_classes, vocab)

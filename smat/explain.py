@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 
 from smat import checkpointing, explainers, models
-from smat.data.pipeline import as_dataset
+from smat.data.pipeline import as_dataset, input_arrays, model_inputs
 from smat.data.tokenization import as_arrays, load_tokenizer
 from smat.errors import ConfigError
 
@@ -60,9 +60,7 @@ class TrainedExplainer:
         if self.explainer is None:
             raise ConfigError("explainer 'none' gives no explanations")
         if phi is None:
-            out = models.output_shapes(
-                model.adapted, params, np.zeros((1, 4), np.int32), np.ones((1, 4), np.int32)
-            )
+            out = models.output_shapes(model.adapted, params, models.example_inputs(model.module))
             attn = getattr(out, "attention_logits", None)
             layers, heads = (0, 0) if attn is None else (attn.shape[0], attn.shape[2])
             self.phi = self.explainer.init(layers, heads) or {"none": np.zeros((), np.float32)}
@@ -75,7 +73,7 @@ class TrainedExplainer:
 
     def _run(self, params, phi, batch):
         apply = self.model.apply
-        out = apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+        out = apply({"params": params}, *model_inputs(batch))
         features = self.explainer.compute(apply, params, batch, out)
         return self.explainer.explain(phi, features, batch["attention_mask"])
 
@@ -108,8 +106,8 @@ class TrainedExplainer:
         integration step in memory); the last chunk is padded so that one compilation serves all.
         """
         arrays = as_dataset(batch, "batch").arrays
-        inputs = {k: np.asarray(arrays[k]) for k in ("input_ids", "attention_mask")}
-        n = len(inputs["input_ids"])
+        inputs = input_arrays(arrays)
+        n = len(inputs["attention_mask"])
         if n <= batch_size:
             return np.asarray(self._explain(self.params, self.phi, inputs))
         out = []
@@ -399,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "student_test"
     ]
     take = np.arange(min(args.examples, len(test)))
-    batch = {k: test.arrays[k][take] for k in ("input_ids", "attention_mask")}
+    batch = data_lib.input_arrays(test.arrays, take)
     label = "learned (SMAT)" if main_explainer.learnable else "static"
     named = {f"{main_explainer.explainer_config['name']} ({label})": main_explainer}
     for w, ex in others.items():
@@ -411,9 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     scores = {name: ex.explain(batch) for name, ex in named.items()}
     logits = jax.jit(
-        lambda p, b: (
-            main_explainer.model.apply({"params": p}, b["input_ids"], b["attention_mask"]).logits
-        )
+        lambda p, b: main_explainer.model.apply({"params": p}, *model_inputs(b)).logits
     )(main_explainer.params, batch)
     pred = np.asarray(logits).argmax(-1)
     tok = main_explainer.tokenizer

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from smat import tasks
+from smat.data.pipeline import model_inputs
 from smat.losses import weighted_mean
 
 CLIP = 1e-7
@@ -68,8 +69,7 @@ class Simulation:
         mask, w = batch["attention_mask"], batch["weight"]
         out = self.apply_fn(
             {"params": params["model"]},
-            batch["input_ids"],
-            mask,
+            *model_inputs(batch),
             deterministic=False,
             rngs={"dropout": rng},
         )
@@ -90,8 +90,6 @@ class Simulation:
     def simulation_loss(self, params, batch) -> jax.Array:
         """Outer loss: the simulation loss on the teacher's predictions, no dropout, no
         explanations."""
-        logits = self.apply_fn(
-            {"params": params["model"]}, batch["input_ids"], batch["attention_mask"]
-        ).logits
+        logits = self.apply_fn({"params": params["model"]}, *model_inputs(batch)).logits
         target = tasks.target(self.task, batch["teacher_logits"])
         return weighted_mean(tasks.loss(self.task, logits, target), batch["weight"])

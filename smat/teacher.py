@@ -61,7 +61,7 @@ def check_same_data(student: ml_collections.ConfigDict, teacher: dict[str, Any],
 
 def outputs(apply_fn, explainer, params, batch):
     """The teacher's logits and explainer features (None without an explainer) on a batch."""
-    out = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"])
+    out = apply_fn({"params": params}, *data_lib.model_inputs(batch))
     if explainer is None:
         return out.logits, None
     return out.logits, explainer.compute(apply_fn, params, batch, out)

@@ -10,13 +10,32 @@ import numpy as np
 
 from smat.data import tokenization
 from smat.data.imdb import read_imdb
-from smat.data.pipeline import ArrayDataset, TrainBatches, eval_batches
+from smat.data.pipeline import (
+    ArrayDataset,
+    TrainBatches,
+    eval_batches,
+    input_arrays,
+    input_key,
+    model_inputs,
+    vocab_size,
+)
 from smat.data.splits import SPLITS, split_indices
 from smat.errors import ConfigError
 from smat.models import hf_checkpoint
 from smat.registry import Registry
 
-__all__ = ["DATASETS", "ArrayDataset", "TaskData", "TrainBatches", "eval_batches", "load"]
+__all__ = [
+    "DATASETS",
+    "ArrayDataset",
+    "TaskData",
+    "TrainBatches",
+    "eval_batches",
+    "input_arrays",
+    "input_key",
+    "load",
+    "model_inputs",
+    "vocab_size",
+]
 
 # name -> reader(source, text_column, label_column) -> (texts, labels, num_classes)
 DATASETS: Registry = Registry("dataset")

@@ -15,6 +15,33 @@ import numpy as np
 Batch = dict[str, np.ndarray]
 
 
+def input_key(arrays) -> str:
+    """Where examples keep the model's main input: "pixels" (images) or "input_ids" (text)."""
+    return "pixels" if "pixels" in arrays else "input_ids"
+
+
+def model_inputs(batch) -> tuple:
+    """A model's positional inputs from a batch: (token ids or pixels, attention_mask).
+
+    `attention_mask` [batch, positions] marks the positions explanations are over: tokens, or
+    for a ViT the [CLS] token and the image patches.
+    """
+    return batch[input_key(batch)], batch["attention_mask"]
+
+
+def vocab_size(datasets) -> int:
+    """Token ids a text model must embed (largest id + 1) over some datasets; 0 for images."""
+    datasets = list(datasets)
+    if not datasets or "input_ids" not in datasets[0].arrays:
+        return 0
+    return int(max(d.arrays["input_ids"].max() for d in datasets)) + 1
+
+
+def input_arrays(arrays, rows=slice(None)) -> dict[str, np.ndarray]:
+    """The model inputs of some rows of a dataset's arrays (`{input key, attention_mask}`)."""
+    return {k: np.asarray(arrays[k])[rows] for k in (input_key(arrays), "attention_mask")}
+
+
 @dataclasses.dataclass(frozen=True)
 class ArrayDataset:
     """Examples as equal-length numpy arrays (input_ids, attention_mask, label, index, ...)."""
@@ -71,11 +98,13 @@ def eval_batches(dataset: ArrayDataset, batch_size: int) -> Iterator[Batch]:
 
 
 def as_dataset(data, name: str = "data") -> ArrayDataset:
-    """In-memory examples as an ArrayDataset with input_ids, attention_mask, label and index.
+    """In-memory examples as an ArrayDataset with input_ids (or pixels), attention_mask, label
+    and index.
 
-    Accepts an ArrayDataset, a dict of arrays (`input_ids` [N, tokens] required; `attention_mask`
-    defaults to ones; `label` or `labels` optional, -1 when absent), a bare `input_ids` array, or
-    an iterable of such dicts (batches, concatenated). Raises ValueError naming what is wrong.
+    Accepts an ArrayDataset, a dict of arrays (`input_ids` [N, tokens] required, `attention_mask`
+    defaults to ones; or `pixels` [N, H, W, C] with `attention_mask` [N, positions]; `label` or
+    `labels` optional, -1 when absent), a bare `input_ids` array, or an iterable of such dicts
+    (batches, concatenated). Raises ValueError naming what is wrong.
     """
     if isinstance(data, ArrayDataset):
         data = data.arrays
@@ -86,9 +115,11 @@ def as_dataset(data, name: str = "data") -> ArrayDataset:
         if not batches:
             raise ValueError(f"{name} is empty")
         data = {k: np.concatenate([np.asarray(b[k]) for b in batches]) for k in batches[0]}
-    if "input_ids" not in data:
-        raise ValueError(f"{name} has no 'input_ids' (keys: {sorted(data)})")
+    if "input_ids" not in data and "pixels" not in data:
+        raise ValueError(f"{name} has neither 'input_ids' nor 'pixels' (keys: {sorted(data)})")
     arrays = {k: np.asarray(v) for k, v in data.items()}
+    if "pixels" in arrays:
+        return _image_dataset(arrays, name)
     ids = arrays["input_ids"]
     if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(
@@ -103,8 +134,29 @@ def as_dataset(data, name: str = "data") -> ArrayDataset:
             "they must match"
         )
     arrays["attention_mask"] = mask.astype(np.int32)
+    return _with_labels(arrays)
+
+
+def _with_labels(arrays: dict[str, np.ndarray]) -> ArrayDataset:
     if "labels" in arrays and "label" not in arrays:
         arrays["label"] = arrays.pop("labels")
-    arrays.setdefault("label", np.full(len(ids), -1, np.int32))
-    arrays.setdefault("index", np.arange(len(ids), dtype=np.int32))
+    n = len(arrays["attention_mask"])
+    arrays.setdefault("label", np.full(n, -1, np.int32))
+    arrays.setdefault("index", np.arange(n, dtype=np.int32))
     return ArrayDataset(arrays)
+
+
+def _image_dataset(arrays: dict[str, np.ndarray], name: str) -> ArrayDataset:
+    pixels = arrays["pixels"]
+    if pixels.ndim != 4:
+        raise ValueError(
+            f"{name}['pixels'] must be [examples, height, width, channels], got {pixels.shape}"
+        )
+    mask = arrays.get("attention_mask")
+    if mask is None or mask.ndim != 2 or len(mask) != len(pixels):
+        raise ValueError(
+            f"{name} has pixels, so it needs 'attention_mask' [examples, positions]: ones over "
+            "the positions the model explains (a ViT: 1 + number of patches)"
+        )
+    arrays["attention_mask"] = mask.astype(np.int32)
+    return _with_labels(arrays)

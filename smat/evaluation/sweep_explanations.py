@@ -32,7 +32,7 @@ def _test_batch(config, tokenizer_file: str, examples: int) -> dict[str, np.ndar
     """The first `examples` student-test examples of a student config."""
     test = data_lib.load(config, tokenizer_file=tokenizer_file).splits["student_test"]
     take = np.arange(min(examples, len(test)))
-    return {k: test.arrays[k][take] for k in ("input_ids", "attention_mask")}
+    return data_lib.input_arrays(test.arrays, take)
 
 
 def _rationale_batch(explainer, folder: str, examples: int):

@@ -13,6 +13,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from smat.data.pipeline import model_inputs
 from smat.explainers.normalizers import normalize
 
 METHODS = ("gradient_x_input", "gradient_norm", "integrated_gradients", "attention_x_value")
@@ -21,12 +22,12 @@ METHODS = ("gradient_x_input", "gradient_norm", "integrated_gradients", "attenti
 def _class_logit_fn(apply_fn, params, batch, out):
     """f(embeds) = Σ_b logit_b[predicted class_b] (a regression model's output value): its
     gradient is every example's own gradient."""
-    ids, mask = batch["input_ids"], batch["attention_mask"]
+    inputs, mask = model_inputs(batch)
     regression = out.logits.ndim == 1 or out.logits.shape[-1] == 1
     target = jnp.argmax(out.logits, -1)
 
     def f(embeds):
-        logits = apply_fn({"params": params}, ids, mask, inputs_embeds=embeds).logits
+        logits = apply_fn({"params": params}, inputs, mask, inputs_embeds=embeds).logits
         if regression:
             return logits.reshape(logits.shape[0])
         return jnp.take_along_axis(logits, target[:, None], -1)[:, 0]

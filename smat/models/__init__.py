@@ -14,7 +14,14 @@ from smat.errors import ConfigError
 from smat.models import hf_checkpoint
 from smat.models.classifier import ClassifierOutput, TextClassifier
 from smat.models.encoder import Encoder, EncoderConfig, EncoderOutput
-from smat.models.protocol import Adapted, ModelOutput, adapt, check_output, output_shapes
+from smat.models.protocol import (
+    Adapted,
+    ModelOutput,
+    adapt,
+    check_output,
+    example_inputs,
+    output_shapes,
+)
 from smat.registry import Registry
 
 __all__ = [
@@ -30,6 +37,7 @@ __all__ = [
     "adapt",
     "build_model",
     "check_output",
+    "example_inputs",
     "output_shapes",
     "register_model",
 ]

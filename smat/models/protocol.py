@@ -28,6 +28,7 @@ from typing import Any
 import flax.linen as nn
 import flax.struct
 import jax
+import numpy as np
 from flax import nnx
 
 from smat.errors import ConfigError
@@ -157,9 +158,20 @@ def adapt(model: Any) -> Adapted:
     )
 
 
-def output_shapes(adapted: Adapted, params: Any, input_ids, attention_mask) -> Any:
-    """The model's output as shapes (jax.eval_shape: nothing is computed)."""
-    return jax.eval_shape(lambda p: adapted.apply({"params": p}, input_ids, attention_mask), params)
+def example_inputs(model: Any) -> dict[str, np.ndarray]:
+    """A one-example batch the model accepts: its own `example_inputs()` if it has one (image
+    models: pixels of the right size), else four token ids."""
+    if hasattr(model, "example_inputs"):
+        return model.example_inputs()
+    return {"input_ids": np.zeros((1, 4), np.int32), "attention_mask": np.ones((1, 4), np.int32)}
+
+
+def output_shapes(adapted: Adapted, params: Any, example: dict[str, Any]) -> Any:
+    """The model's output on `example` (a batch: token ids or pixels, attention_mask) as shapes
+    (jax.eval_shape: nothing is computed)."""
+    from smat.data.pipeline import model_inputs
+
+    return jax.eval_shape(lambda p: adapted.apply({"params": p}, *model_inputs(example)), params)
 
 
 def check_output(out: Any, who: str) -> None:

@@ -18,8 +18,8 @@ def cap(dataset: data_lib.ArrayDataset, n: int) -> data_lib.ArrayDataset:
     return dataset if not n or n >= len(dataset) else dataset.take(np.arange(n))
 
 
-def init_params(built: models.BuiltModel, example_ids: np.ndarray, rng: jax.Array, mesh) -> Any:
-    """Random init (+ pretrained overlay), replicated on the mesh.
+def init_params(built: models.BuiltModel, example: dict[str, Any], rng: jax.Array, mesh) -> Any:
+    """Random init (+ pretrained overlay) from an example batch, replicated on the mesh.
 
     An nnx instance brings its own parameters (made by its constructor): they are used as is.
     """
@@ -29,8 +29,8 @@ def init_params(built: models.BuiltModel, example_ids: np.ndarray, rng: jax.Arra
         return jax.device_put(adapted.initial_params, repl)
 
     def init(key):
-        ids = jnp.asarray(example_ids[:1])
-        return adapted.init(key, ids, jnp.ones_like(ids))
+        inputs, mask = data_lib.model_inputs(example)
+        return adapted.init(key, jnp.asarray(inputs[:1]), jnp.asarray(mask[:1]))
 
     params = jax.jit(init, out_shardings=repl)(rng)
     return jax.device_put(models.overlay_pretrained(params, built), repl)

@@ -55,8 +55,7 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule):
     def loss_fn(params):
         out = apply_fn(
             {"params": params},
-            batch["input_ids"],
-            batch["attention_mask"],
+            *data_lib.model_inputs(batch),
             deterministic=False,
             rngs={"dropout": rng},
         )
@@ -78,7 +77,7 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule):
 
 def eval_step(params, batch, *, apply_fn):
     """Metrics and logits of one padded batch (padding rows have weight 0)."""
-    logits = apply_fn({"params": params}, batch["input_ids"], batch["attention_mask"]).logits
+    logits = apply_fn({"params": params}, *data_lib.model_inputs(batch)).logits
     correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
     metrics = EvalMetrics.single_from_model_output(
         loss=cross_entropy(logits, batch["label"]), accuracy=correct, mask=batch["weight"]
@@ -163,7 +162,7 @@ class NoTeacherTrainer(Trainer):
     def _init_state(self, tx) -> TrainState:
         """Params and optimizer state straight into the mesh's replicated sharding."""
         init_rng, train_rng = jax.random.split(jax.random.PRNGKey(self.config.seed))
-        params = init_params(self.model, self.batches.batch(0)["input_ids"], init_rng, self.mesh)
+        params = init_params(self.model, self.batches.batch(0), init_rng, self.mesh)
         repl = sharding.replicated(self.mesh)
         opt_state = jax.jit(tx.init, out_shardings=repl)(params)
         state = TrainState(

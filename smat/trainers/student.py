@@ -68,9 +68,7 @@ class RegressionEvalMetrics(clu_metrics.Collection):
 def eval_step(params, batch, *, apply_fn, task: str = "classification"):
     """Simulability (agreement with the teacher: accuracy, or Pearson r for regression), the
     simulation loss, and agreement with the gold labels (accuracy, or Pearson r)."""
-    logits = apply_fn(
-        {"params": params["model"]}, batch["input_ids"], batch["attention_mask"]
-    ).logits
+    logits = apply_fn({"params": params["model"]}, *data_lib.model_inputs(batch)).logits
     target = tasks.target(task, batch["teacher_logits"])
     pred = tasks.prediction(task, logits)
     loss = tasks.loss(task, logits, target)
@@ -167,8 +165,8 @@ class StaticTeacherTrainer(Trainer):
             if self.teacher_explainer is not None
             else None
         )
-        example = {k: pool.arrays[k][:1] for k in ("input_ids", "attention_mask")}
-        t_out = models.output_shapes(frozen.model.adapted, frozen.params, **example)
+        example = data_lib.input_arrays(pool.arrays, slice(0, 1))
+        t_out = models.output_shapes(frozen.model.adapted, frozen.params, example)
         models.check_output(t_out, "teacher")
         explainers.check_model(
             self.teacher_explainer, t_out, frozen.model.adapted.accepts_embeds, "teacher"
@@ -187,7 +185,7 @@ class StaticTeacherTrainer(Trainer):
         )
         self.test_set = cache(cap(splits["student_test"], c.data.max_test_examples), explainer=None)
         num_classes = t_out.logits.shape[-1]
-        vocab_size = int(max(s.arrays["input_ids"].max() for s in splits.values())) + 1
+        vocab_size = data_lib.vocab_size(splits.values())
         self.model = self.given_student or models.build_model(c.model, num_classes, vocab_size)
         self.batches = data_lib.TrainBatches(self.train_set, c.train.batch_size, c.seed)
         self.total_steps = c.train.num_steps or math.ceil(
@@ -222,10 +220,8 @@ class StaticTeacherTrainer(Trainer):
     def _init_state(self, tx, meta_tx, teacher_out, example) -> meta.StudentState:
         c = self.config
         init_rng, train_rng = jax.random.split(jax.random.PRNGKey(c.seed))
-        model_params = init_params(
-            self.model, self.train_set.arrays["input_ids"], init_rng, self.mesh
-        )
-        student_out = models.output_shapes(self.model.adapted, model_params, **example)
+        model_params = init_params(self.model, example, init_rng, self.mesh)
+        student_out = models.output_shapes(self.model.adapted, model_params, example)
         models.check_output(student_out, "student")
         if student_out.logits.shape[-1] != teacher_out.logits.shape[-1]:
             raise ConfigError(
