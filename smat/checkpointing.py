@@ -141,9 +141,11 @@ def read_json(path: str) -> Any:
 
 
 def save_model_description(workdir: str, description: dict[str, Any], tokenizer_path: str) -> None:
-    """Writes model.json and a copy of the tokenizer file, so the run can be rebuilt alone."""
-    name = os.path.basename(tokenizer_path)
-    shutil.copyfile(tokenizer_path, os.path.join(workdir, name))
+    """Writes model.json and a copy of the tokenizer file (text models; "" for images), so the
+    run can be rebuilt alone."""
+    name = os.path.basename(tokenizer_path) if tokenizer_path else ""
+    if name:
+        shutil.copyfile(tokenizer_path, os.path.join(workdir, name))
     write_json(os.path.join(workdir, "model.json"), {"model": description, "tokenizer": name})
 
 
@@ -165,7 +167,7 @@ def load_trained_model(workdir: str):
     """Rebuilds a finished (or interrupted) run's model with its best params.
 
     Returns:
-      (flax module, params, tokenizer file path, run config as a dict).
+      (flax module, params, tokenizer file path ("" for image models), run config as a dict).
     """
     from smat.models import module_from_description
 
@@ -176,4 +178,5 @@ def load_trained_model(workdir: str):
     params = restore_best_of(workdir)
     module = module_from_description(info["model"])
     config = read_json(os.path.join(workdir, "config.json"))
-    return module, params, os.path.join(workdir, info["tokenizer"]), config
+    tokenizer = os.path.join(workdir, info["tokenizer"]) if info["tokenizer"] else ""
+    return module, params, tokenizer, config

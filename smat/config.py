@@ -63,6 +63,14 @@ def base() -> ml_collections.ConfigDict:
     c.model.dropout = 0.1  # hidden and classifier dropout
     c.model.attention_dropout = 0.1  # on attention probabilities (never on logits)
     c.model.dtype = "float32"  # computation dtype: "float32" or "bfloat16" (accelerators)
+    # Image models (vit_classifier) without a checkpoint: input size (images of another size
+    # are resized), square patch size, channels (a 1-channel image is repeated for RGB models),
+    # per-channel normalisation of pixels scaled to [0, 1].
+    c.model.image_size = 32
+    c.model.patch_size = 4
+    c.model.num_channels = 3
+    c.model.image_mean = (0.5,)
+    c.model.image_std = (0.5,)
 
     c.optim = optim_section()
 

@@ -8,6 +8,7 @@ import os
 import ml_collections
 import numpy as np
 
+from smat.data import images as images_lib
 from smat.data import tokenization
 from smat.data.imdb import read_imdb
 from smat.data.pipeline import (
@@ -19,13 +20,14 @@ from smat.data.pipeline import (
     model_inputs,
     vocab_size,
 )
-from smat.data.splits import SPLITS, split_indices
+from smat.data.splits import SPLITS, quantile_bins, split_indices
 from smat.errors import ConfigError
 from smat.models import hf_checkpoint
 from smat.registry import Registry
 
 __all__ = [
     "DATASETS",
+    "Examples",
     "ArrayDataset",
     "TaskData",
     "TrainBatches",
@@ -33,25 +35,69 @@ __all__ = [
     "input_arrays",
     "input_key",
     "load",
+    "read",
     "model_inputs",
     "vocab_size",
 ]
 
-# name -> reader(source, text_column, label_column) -> (texts, labels, num_classes)
+
+@dataclasses.dataclass
+class Examples:
+    """What a dataset reader returns: every example of its source, in a fixed order.
+
+    Attributes:
+      labels: [N] int classes, or float scores for a regression task (num_classes == 0).
+      num_classes: number of classes; 0 for a regression target.
+      texts: the texts (text tasks), or None.
+      text_pairs: second segments of sentence-pair tasks (e.g. translations), or None.
+      images: uint8 [N, H, W, C] (image tasks), or None.
+    """
+
+    labels: np.ndarray
+    num_classes: int
+    texts: list[str] | None = None
+    text_pairs: list[str] | None = None
+    images: np.ndarray | None = None
+
+
+# name -> reader(config.data) -> Examples
 DATASETS: Registry = Registry("dataset")
-DATASETS.register("imdb")(read_imdb)
+
+
+@DATASETS.register("imdb")
+def _imdb(d: ml_collections.ConfigDict) -> Examples:
+    texts, labels, num_classes = read_imdb(d.source, d.text_column, d.label_column)
+    return Examples(np.asarray(labels, np.int32), num_classes, texts=texts)
+
+
+@DATASETS.register("fashion_mnist")
+def _fashion_mnist(d: ml_collections.ConfigDict) -> Examples:
+    images, labels, num_classes = images_lib.read_fashion_mnist(d.source)
+    return Examples(labels, num_classes, images=images)
+
+
+@DATASETS.register("cifar10")
+def _cifar10(d: ml_collections.ConfigDict) -> Examples:
+    images, labels, num_classes = images_lib.read_cifar(d.source, 10)
+    return Examples(labels, num_classes, images=images)
+
+
+@DATASETS.register("cifar100")
+def _cifar100(d: ml_collections.ConfigDict) -> Examples:
+    images, labels, num_classes = images_lib.read_cifar(d.source, 100)
+    return Examples(labels, num_classes, images=images)
 
 
 @dataclasses.dataclass
 class TaskData:
-    """Tokenised splits of a text classification task.
+    """The splits of a task, tokenised (text) or as pixels (images).
 
     Attributes:
-      splits: split name (see `smat.data.splits.SPLITS`) -> dataset with input_ids,
-        attention_mask, label and index (the example's row in the source).
-      num_classes: number of labels.
-      tokenizer_path: the tokenizer file used (copied next to checkpoints).
-      vocab_size: the tokenizer's vocabulary size.
+      splits: split name (see `smat.data.splits.SPLITS`) -> dataset with input_ids (text) or
+        pixels (images), attention_mask, label and index (the example's row in the source).
+      num_classes: number of labels (0: regression).
+      tokenizer_path: the tokenizer file used (copied next to checkpoints); "" for images.
+      vocab_size: the tokenizer's vocabulary size (0 for images).
     """
 
     splits: dict[str, ArrayDataset]
@@ -73,27 +119,47 @@ def tokenizer_path(config: ml_collections.ConfigDict) -> str:
     return path if os.path.isfile(path) else tokenization.tokenizer_file(path)
 
 
-def load(config: ml_collections.ConfigDict, tokenizer_file: str | None = None) -> TaskData:
-    """Reads, splits and tokenises `config.data` (cached); see smat/config.py for fields.
-
-    `tokenizer_file` overrides the config's tokenizer (students use their teacher's).
-    """
-    d = config.data
+def read(d: ml_collections.ConfigDict) -> Examples:
+    """All examples of `config.data` (unsplit), from its registered reader."""
     try:
         reader = DATASETS.get(d.name)
     except KeyError as e:
         raise ConfigError(f"data.name: {e.args[0]}") from None
-    texts, labels, num_classes = reader(d.source, d.text_column, d.label_column)
+    return reader(d)
+
+
+def load(config: ml_collections.ConfigDict, tokenizer_file: str | None = None) -> TaskData:
+    """Reads, splits and tokenises `config.data` (cached); see smat/config.py for fields.
+
+    `tokenizer_file` overrides the config's tokenizer (students use their teacher's). Image
+    examples get an all-ones attention_mask over the model's positions ([CLS] + patches of
+    `config.model`).
+    """
+    d = config.data
+    ex = read(d)
     sizes = {name: d.split[name] for name in SPLITS[:-1]}
-    idx = split_indices(labels, sizes, d.split.seed)
-    tok_path = tokenizer_file or tokenizer_path(config)
-    arrays = tokenization.encode(texts, tok_path, d.max_length, d.cache_dir)
-    arrays["label"] = labels
-    arrays["index"] = np.arange(len(labels), dtype=np.int32)
+    # Regression scores are stratified by decile, so every split spans the score range.
+    strata = ex.labels if ex.num_classes else quantile_bins(ex.labels, 10)
+    idx = split_indices(strata, sizes, d.split.seed)
+    if ex.images is not None:
+        from smat import models  # models import smat.data lazily; keep the cycle one-way
+
+        positions = models.vit_config(config.model).num_positions
+        arrays = {
+            "pixels": ex.images,
+            "attention_mask": np.ones((len(ex.labels), positions), np.int32),
+        }
+        tok_path, vocab = "", 0
+    else:
+        tok_path = tokenizer_file or tokenizer_path(config)
+        arrays = tokenization.encode(ex.texts, tok_path, d.max_length, d.cache_dir, ex.text_pairs)
+        vocab = tokenization.vocab_size(tok_path)
+    arrays["label"] = ex.labels
+    arrays["index"] = np.arange(len(ex.labels), dtype=np.int32)
     full = ArrayDataset(arrays)
     return TaskData(
         splits={name: full.take(i) for name, i in idx.items()},
-        num_classes=num_classes,
+        num_classes=ex.num_classes,
         tokenizer_path=tok_path,
-        vocab_size=tokenization.vocab_size(tok_path),
+        vocab_size=vocab,
     )

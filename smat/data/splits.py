@@ -31,6 +31,12 @@ def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
+def quantile_bins(values: np.ndarray, bins: int) -> np.ndarray:
+    """Bin index (0..bins-1) of every value by its quantile: strata for continuous scores."""
+    edges = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
+    return np.searchsorted(edges, values, side="right").astype(np.int32)
+
+
 def split_indices(labels: np.ndarray, sizes: dict[str, int], seed: int) -> dict[str, np.ndarray]:
     """Cuts a stratified order into the named splits.
 

@@ -57,7 +57,9 @@ def as_arrays(encodings: list[tokenizers.Encoding]) -> dict[str, np.ndarray]:
     }
 
 
-def _fingerprint(texts: list[str], tokenizer_path: str, max_length: int) -> str:
+def _fingerprint(
+    texts: list[str], pairs: list[str] | None, tokenizer_path: str, max_length: int
+) -> str:
     h = hashlib.sha256()
     with open(tokenizer_path, "rb") as f:
         h.update(f.read())
@@ -65,23 +67,37 @@ def _fingerprint(texts: list[str], tokenizer_path: str, max_length: int) -> str:
     for t in texts:
         h.update(t.encode("utf-8"))
         h.update(b"\0")
+    if pairs is not None:
+        h.update(b"\1pairs")
+        for t in pairs:
+            h.update(t.encode("utf-8"))
+            h.update(b"\0")
     return h.hexdigest()[:24]
 
 
 def encode(
-    texts: list[str], tokenizer_path: str, max_length: int, cache_dir: str = DEFAULT_CACHE
+    texts: list[str],
+    tokenizer_path: str,
+    max_length: int,
+    cache_dir: str = DEFAULT_CACHE,
+    pairs: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Tokenises `texts` into {"input_ids": int32 [N, L], "attention_mask": int32 [N, L]}.
 
     The result is cached under `cache_dir`, keyed by the texts, the tokenizer file and
-    `max_length`, so a second run (or a resumed one) does not tokenise again.
+    `max_length`, so a second run (or a resumed one) does not tokenise again. With `pairs`,
+    each example is the pair (texts[i], pairs[i]) with the tokenizer's pair template (e.g.
+    `<s> a </s></s> b </s>` for XLM-R), truncated longest-first.
     """
     cache_dir = os.path.expanduser(cache_dir)
-    path = os.path.join(cache_dir, f"tokens-{_fingerprint(texts, tokenizer_path, max_length)}.npz")
+    path = os.path.join(
+        cache_dir, f"tokens-{_fingerprint(texts, pairs, tokenizer_path, max_length)}.npz"
+    )
     if os.path.isfile(path):
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    out = as_arrays(load_tokenizer(tokenizer_path, max_length).encode_batch(texts))
+    inputs = texts if pairs is None else list(zip(texts, pairs, strict=True))
+    out = as_arrays(load_tokenizer(tokenizer_path, max_length).encode_batch(inputs))
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp.npz"
     np.savez(tmp, **out)

@@ -22,6 +22,7 @@ from smat.models.protocol import (
     example_inputs,
     output_shapes,
 )
+from smat.models.vit import ViTClassifier, ViTConfig, patch_grid
 from smat.registry import Registry
 
 __all__ = [
@@ -34,11 +35,14 @@ __all__ = [
     "EncoderConfig",
     "EncoderOutput",
     "TextClassifier",
+    "ViTClassifier",
+    "ViTConfig",
     "adapt",
     "build_model",
     "check_output",
     "example_inputs",
     "output_shapes",
+    "patch_grid",
     "register_model",
 ]
 
@@ -152,11 +156,67 @@ def build_text_classifier(
     return BuiltModel(module=module, pretrained=pretrained, description=description)
 
 
+@register_model("vit_classifier")
+def build_vit_classifier(
+    cfg: ml_collections.ConfigDict, num_classes: int, vocab_size: int
+) -> BuiltModel:
+    """A ViT classifier, pretrained from a HF ViT folder `cfg.checkpoint` or randomly
+    initialised with `cfg.image_size`, `cfg.patch_size`, `cfg.num_channels` and the encoder
+    sizes."""
+    overrides = dict(
+        dropout_rate=cfg.dropout, attention_dropout_rate=cfg.attention_dropout, dtype=cfg.dtype
+    )
+    pretrained = None
+    vit_cfg = vit_config(cfg)
+    if cfg.checkpoint:
+        folder = hf_checkpoint.resolve(cfg.checkpoint)
+        pretrained = hf_checkpoint.load_vit_params(folder, vit_cfg.num_layers)
+    vit_cfg = dataclasses.replace(vit_cfg, **overrides)
+    module = ViTClassifier(cfg=vit_cfg, num_classes=num_classes)
+    description = {
+        "name": "vit_classifier",
+        "vit": dataclasses.asdict(vit_cfg),
+        "num_classes": num_classes,
+    }
+    return BuiltModel(module=module, pretrained=pretrained, description=description)
+
+
+def vit_config(cfg: ml_collections.ConfigDict) -> ViTConfig:
+    """The ViT architecture of a `model` section: the checkpoint's (first `num_layers` blocks)
+    or the config's sizes. Cheap: reads config.json only."""
+    if cfg.checkpoint:
+        vit_cfg = hf_checkpoint.read_vit_config(hf_checkpoint.resolve(cfg.checkpoint))
+        if cfg.num_layers > vit_cfg.num_layers:
+            raise ConfigError(
+                f"model.num_layers={cfg.num_layers} but checkpoint {cfg.checkpoint!r} has "
+                f"{vit_cfg.num_layers} layers"
+            )
+        return dataclasses.replace(vit_cfg, num_layers=cfg.num_layers or vit_cfg.num_layers)
+    if not cfg.num_layers:
+        raise ConfigError("model.checkpoint is empty (random init) so model.num_layers must be > 0")
+    try:
+        return ViTConfig(
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            num_heads=cfg.num_heads,
+            intermediate_size=cfg.intermediate_size,
+            image_size=cfg.image_size,
+            patch_size=cfg.patch_size,
+            num_channels=cfg.num_channels,
+            image_mean=tuple(cfg.image_mean),
+            image_std=tuple(cfg.image_std),
+        )
+    except ValueError as e:
+        raise ConfigError(f"model: {e}") from None
+
+
 def check_max_length(cfg: ml_collections.ConfigDict, max_length: int) -> None:
     """Raises ConfigError unless the model of `cfg` (a `model` section) takes `max_length` tokens.
 
     Cheap (reads config.json only): call it before tokenising the data.
     """
+    if cfg.name != "text_classifier":
+        return  # other models check their own inputs
     if cfg.checkpoint:
         enc = hf_checkpoint.read_config(hf_checkpoint.resolve(cfg.checkpoint))
         positions = enc.max_position_embeddings - enc.position_offset
@@ -179,6 +239,10 @@ def build_model(cfg: ml_collections.ConfigDict, num_classes: int, vocab_size: in
 
 def module_from_description(description: dict[str, Any]) -> nn.Module:
     """Rebuilds the module a run saved (see `BuiltModel.description`), for inference."""
+    if description["name"] == "vit_classifier":
+        vit = dict(description["vit"])
+        vit["image_mean"], vit["image_std"] = tuple(vit["image_mean"]), tuple(vit["image_std"])
+        return ViTClassifier(cfg=ViTConfig(**vit), num_classes=description["num_classes"])
     if description["name"] != "text_classifier":
         raise ValueError(f"cannot rebuild model {description['name']!r}")
     return TextClassifier(
@@ -195,6 +259,8 @@ def overlay_pretrained(params: dict[str, Any], built: BuiltModel) -> dict[str, A
         return params
     out = dict(params)
     for name, sub in built.pretrained.items():
-        hf_checkpoint.check_params(sub, params[name], name)
+        if name not in params:
+            raise ConfigError(f"the pretrained weights have {name!r}, which the model lacks")
+        hf_checkpoint.check_params({name: sub}, {name: params[name]}, name)
         out[name] = sub
     return out

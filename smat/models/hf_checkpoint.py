@@ -190,3 +190,93 @@ def check_params(loaded: dict[str, Any], expected: dict[str, Any], folder: str) 
                 f"checkpoint {folder!r}: parameter {k} has shape {got[k].shape}, the model "
                 f"expects {v.shape}; model.* overrides must not change a pretrained architecture"
             )
+
+
+# ----- ViT (HF ViTModel / ViTForImageClassification layout) ---------------------------------
+_VIT_LAYER_KEYS = {
+    "attention.attention.query": ("attention", "query"),
+    "attention.attention.key": ("attention", "key"),
+    "attention.attention.value": ("attention", "value"),
+    "attention.output.dense": ("attention_output",),
+    "intermediate.dense": ("intermediate",),
+    "output.dense": ("output",),
+    "layernorm_before": ("layernorm_before",),
+    "layernorm_after": ("layernorm_after",),
+}
+
+
+def read_vit_config(folder: str):
+    """Maps a HF ViT config.json (and preprocessor_config.json, if any) onto ViTConfig."""
+    from smat.models.vit import ViTConfig
+
+    with open(os.path.join(folder, "config.json")) as f:
+        hf = json.load(f)
+    if hf.get("model_type") != "vit":
+        raise ConfigError(
+            f"{folder}/config.json has model_type={hf.get('model_type')!r}; the vit_classifier "
+            "model needs a ViT checkpoint (model_type 'vit')"
+        )
+    if not hf.get("qkv_bias", True):
+        raise ConfigError(f"{folder}: ViTs without query/key/value biases are not supported")
+    mean, std = (0.5,), (0.5,)
+    pre = os.path.join(folder, "preprocessor_config.json")
+    if os.path.isfile(pre):
+        with open(pre) as f:
+            p = json.load(f)
+        mean, std = tuple(p.get("image_mean", mean)), tuple(p.get("image_std", std))
+    return ViTConfig(
+        hidden_size=hf["hidden_size"],
+        num_layers=hf["num_hidden_layers"],
+        num_heads=hf["num_attention_heads"],
+        intermediate_size=hf["intermediate_size"],
+        layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
+        hidden_act=hf.get("hidden_act", "gelu"),
+        dropout_rate=hf.get("hidden_dropout_prob", 0.0),
+        attention_dropout_rate=hf.get("attention_probs_dropout_prob", 0.0),
+        initializer_range=hf.get("initializer_range", 0.02),
+        image_size=hf["image_size"],
+        patch_size=hf["patch_size"],
+        num_channels=hf.get("num_channels", 3),
+        image_mean=mean,
+        image_std=std,
+    )
+
+
+def load_vit_params(folder: str, num_layers: int) -> dict[str, Any]:
+    """ViT params (patch/[CLS]/position embeddings, the first `num_layers` blocks, the final
+    LayerNorm) in our layout; the HF classifier head is not loaded (its classes are not ours)."""
+    from safetensors.numpy import load_file
+
+    out: dict[str, Any] = {}
+    for key, value in load_file(os.path.join(folder, "model.safetensors")).items():
+        key = key.removeprefix("vit.")
+        value = value.astype(np.float32)
+        if key == "embeddings.cls_token":
+            out["cls_token"] = value
+        elif key == "embeddings.position_embeddings":
+            out["position_embeddings"] = value
+        elif key.startswith("embeddings.patch_embeddings.projection."):
+            # torch conv [out, in, h, w] -> flax [h, w, in, out]
+            leaf = "kernel" if key.endswith("weight") else "bias"
+            out.setdefault("patch_embeddings", {})[leaf] = (
+                value.transpose(2, 3, 1, 0) if leaf == "kernel" else value
+            )
+        elif key.startswith("layernorm."):
+            out.setdefault("layernorm", {})["scale" if key.endswith("weight") else "bias"] = value
+        else:
+            m = _LAYER.match(key)
+            if not m:
+                continue
+            module, _, kind = m.group(2).rpartition(".")
+            if module not in _VIT_LAYER_KEYS or int(m.group(1)) >= num_layers:
+                continue
+            node = out.setdefault(f"layer_{int(m.group(1))}", {})
+            for p in _VIT_LAYER_KEYS[module]:
+                node = node.setdefault(p, {})
+            if kind == "bias":
+                node["bias"] = value
+            elif module.startswith("layernorm"):
+                node["scale"] = value
+            else:
+                node["kernel"] = value.T
+    return out
