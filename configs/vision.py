@@ -94,7 +94,7 @@ def student_config(dataset: str, arg: str | None, setup: str):
     c.student_explainer.query = "cls"
     if v == "default":
         c.num_examples = 2250.0
-        c.train.num_epochs = 8.0
+        c.train.num_epochs = 12.0
         c.train.eval_every_steps = 70  # once per epoch
         c.optim.update(learning_rate=1e-3, weight_decay=0.05)
     elif v == "smoke":

@@ -15,30 +15,34 @@ Variants:
   paper  the full grid for accelerators: 500 / 1000 / 2000 examples, 5 seeds, paper configs.
 """
 
-from smat.sweep import Cell, Sweep
+from smat.sweep import Sweep, explainer_grid
 
 ATTENTION, GRADIENT = 5.0, 0.2
+STATIC, LEARNABLE = "../configs/imdb_static.py", "../configs/imdb_learnable.py"
 EXPLAINERS = {
     # label: (config file, overrides)
-    "none": ("imdb_static.py", {"teacher_explainer.name": "none", "beta": 0.0}),
-    "attention_all": ("imdb_static.py", {"teacher_explainer.name": "attention", "beta": ATTENTION}),
+    "none": (STATIC, {"teacher_explainer.name": "none", "beta": 0.0}),
+    "attention_all": (
+        STATIC,
+        {"teacher_explainer.name": "attention", "beta": ATTENTION},
+    ),
     "attention_last": (
-        "imdb_static.py",
+        STATIC,
         {"teacher_explainer.name": "attention", "teacher_explainer.layer": -1, "beta": ATTENTION},
     ),
     "gradient_x_input": (
-        "imdb_static.py",
+        STATIC,
         {"teacher_explainer.name": "gradient_x_input", "beta": GRADIENT},
     ),
     "gradient_norm": (
-        "imdb_static.py",
+        STATIC,
         {"teacher_explainer.name": "gradient_norm", "beta": GRADIENT},
     ),
     "integrated_gradients": (
-        "imdb_static.py",
+        STATIC,
         {"teacher_explainer.name": "integrated_gradients", "beta": GRADIENT},
     ),
-    "smat": ("imdb_learnable.py", {"beta": ATTENTION}),
+    "smat": (LEARNABLE, {"beta": ATTENTION}),
 }
 
 GRIDS = {
@@ -50,20 +54,4 @@ GRIDS = {
 
 
 def get_sweep(variant: str) -> Sweep:
-    if variant not in GRIDS:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(GRIDS)}")
-    config_variant, sizes, seeds, labels = GRIDS[variant]
-    cells = []
-    for n in sizes:
-        for label in labels:
-            config_file, overrides = EXPLAINERS[label]
-            for seed in seeds:
-                cells.append(
-                    Cell(
-                        name=f"n{n}/{label}/seed{seed}",
-                        config=f"../configs/{config_file}:{config_variant}",
-                        overrides={**overrides, "num_examples": float(n), "seed": seed},
-                        labels={"explainer": label, "num_examples": n, "seed": seed},
-                    )
-                )
-    return Sweep(cells=cells, description=__doc__.split("\n\n")[0])
+    return explainer_grid(EXPLAINERS, GRIDS, variant, __doc__.split("\n\n")[0])

@@ -54,6 +54,39 @@ class Sweep:
     description: str = ""
 
 
+def explainer_grid(
+    explainers: dict[str, tuple[str, dict[str, Any]]],
+    grids: dict[str, tuple[str, tuple[int, ...], tuple[int, ...], tuple[str, ...]]],
+    variant: str,
+    description: str = "",
+) -> Sweep:
+    """The usual grid: explainer x student size x seed.
+
+    Args:
+      explainers: label -> (config spec relative to the sweep file, without the variant;
+        overrides).
+      grids: sweep variant -> (config variant, student sizes, seeds, explainer labels).
+      variant: the sweep variant to build.
+    """
+    if variant not in grids:
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(grids)}")
+    config_variant, sizes, seeds, labels = grids[variant]
+    cells = []
+    for n in sizes:
+        for label in labels:
+            config_file, overrides = explainers[label]
+            for seed in seeds:
+                cells.append(
+                    Cell(
+                        name=f"n{n}/{label}/seed{seed}",
+                        config=f"{config_file}:{config_variant}",
+                        overrides={**overrides, "num_examples": float(n), "seed": seed},
+                        labels={"explainer": label, "num_examples": n, "seed": seed},
+                    )
+                )
+    return Sweep(cells=cells, description=description)
+
+
 def load_sweep(path: str, variant: str) -> Sweep:
     """Calls `get_sweep(variant)` of a sweep file; config paths become absolute."""
     if not os.path.isfile(path):
