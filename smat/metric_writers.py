@@ -42,9 +42,14 @@ class TensorBoardWriter:
             self._writer.add_text(name, text, global_step=step)
 
     def write_images(self, step: int, images: Mapping[str, Any]) -> None:
-        """[height, width] arrays in [0, 1], enlarged so small matrices stay readable."""
+        """[height, width] arrays in [0, 1] (enlarged so small matrices stay readable), or
+        rendered [height, width, 3] RGB images in [0, 1]."""
         for name, image in images.items():
-            big = np.kron(np.asarray(image, np.float32), np.ones((16, 16), np.float32))
+            image = np.asarray(image, np.float32)
+            if image.ndim == 3:
+                self._writer.add_image(name, image, global_step=step, dataformats="HWC")
+                continue
+            big = np.kron(image, np.ones((16, 16), np.float32))
             self._writer.add_image(name, big, global_step=step, dataformats="HW")
 
     def flush(self) -> None:

@@ -81,11 +81,19 @@ class Simulation:
         }
         if not self.explains:
             return ce, aux
-        ex = self.student_explainer
-        student = ex.explain(params["explainer"], ex.features(out.attention_logits, mask), mask)
+        student = self._student_explanation(params, out, mask)
         kl = weighted_mean(explanation_kl(explanation, student), w)
         aux["explanation_kl"] = kl
         return ce + self.beta * kl, aux
+
+    def _student_explanation(self, params, out, mask) -> jax.Array:
+        ex = self.student_explainer
+        return ex.explain(params["explainer"], ex.features(out.attention_logits, mask), mask)
+
+    def student_explanation(self, params, batch) -> jax.Array:
+        """The student's explanation [batch, positions] (no dropout)."""
+        out = self.apply_fn({"params": params["model"]}, *model_inputs(batch))
+        return self._student_explanation(params, out, batch["attention_mask"])
 
     def simulation_loss(self, params, batch) -> jax.Array:
         """Outer loss: the simulation loss on the teacher's predictions, no dropout, no

@@ -23,7 +23,17 @@ import optax
 from clu import metrics as clu_metrics
 
 from smat import callbacks as cb
-from smat import checkpointing, explainers, meta, models, optim, sharding, tasks, teacher
+from smat import (
+    checkpointing,
+    explainers,
+    meta,
+    models,
+    optim,
+    patch_heatmaps,
+    sharding,
+    tasks,
+    teacher,
+)
 from smat import data as data_lib
 from smat.errors import ConfigError
 from smat.simulation import Simulation
@@ -206,6 +216,12 @@ class StaticTeacherTrainer(Trainer):
             out_shardings=(state_sh, repl),
             donate_argnums=0,
         )
+        self._explain_pair = jax.jit(
+            lambda params, phi, batch: (
+                self.sim.teacher_explanation(phi, batch),
+                self.sim.student_explanation(params, batch),
+            )
+        )
         self.eval_step = jax.jit(
             functools.partial(eval_step, apply_fn=self.model.apply, task=c.task),
             in_shardings=(state_sh.params, batch_sh),
@@ -275,10 +291,19 @@ class StaticTeacherTrainer(Trainer):
         return np.asarray(self.teacher_explainer.head_weights(phi))
 
     def eval_images(self) -> dict[str, np.ndarray]:
+        images = {}
         w = self.head_weights(self.state.phi) if self.learnable else None
-        if w is None:
-            return {}
-        return {"teacher_explainer/head_weights": w / max(float(w.max()), 1e-12)}
+        if w is not None:
+            images["teacher_explainer/head_weights"] = w / max(float(w.max()), 1e-12)
+        if self.sim.explains and "pixels" in self.train_set.arrays:
+            # Four fixed training images: image | teacher explanation | student explanation.
+            batch = self.train_set.take(np.arange(4)).arrays
+            teacher_e, student_e = self._explain_pair(self.state.params, self.state.phi, batch)
+            images["explanations/teacher_student"] = patch_heatmaps.grid_image(
+                batch["pixels"],
+                {"teacher": np.asarray(teacher_e), "student": np.asarray(student_e)},
+            )
+        return images
 
     def test(self, best) -> dict[str, Any]:
         c = self.config
