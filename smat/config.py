@@ -20,6 +20,11 @@ def base() -> ml_collections.ConfigDict:
     c.setup = "no_teacher"
     # Seed of parameter initialisation, dropout and the training data order.
     c.seed = 0
+    # "classification" (gold labels are classes; students predict the teacher's class,
+    # simulability = accuracy) or "regression" (gold labels are scores, e.g. quality estimation;
+    # one output trained with squared error; students predict the teacher's value,
+    # simulability = Pearson r).
+    c.task = "classification"
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "imdb"  # smat.data.DATASETS
@@ -27,6 +32,7 @@ def base() -> ml_collections.ConfigDict:
     c.data.source = "packaged"
     c.data.text_column = "text"  # for table files
     c.data.label_column = "label"
+    c.data.pair_column = ""  # sentence-pair tasks (mlqe: "translation"): the second segment
     # Tokenizer: a tokenizer.json / vocab.txt file or folder, or an alias ("minilm");
     # empty means the tokenizer of model.checkpoint.
     c.data.tokenizer = ""
@@ -152,9 +158,7 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     # Student training examples, drawn from the student_train pool: a count (>= 1) or a fraction
     # (< 1) of the pool. The pool is in stratified order, so sizes nest (500 within 1000 ...).
     c.num_examples = 500.0
-    # "classification": the student predicts the teacher's class (simulability = accuracy);
-    # "regression": its output value (squared error; simulability = Pearson r).
-    c.task = "classification"
+    c.task = teacher.task  # students simulate what the teacher predicts
     # Weight β of the explanation loss KL(teacher explanation || student explanation); 0 = the
     # "no explanation" baseline.
     c.beta = 5.0
@@ -268,6 +272,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"{field}={_get(c, field)!r} must be in [0, 1)")
     if c.data.split.student_test == 0:
         raise ConfigError("data.split.student_test must be > 0: it is the test set")
+    if c.task not in ("classification", "regression"):
+        raise ConfigError(f"task={c.task!r}; choose classification or regression")
     if c.setup == "no_teacher":
         return
     if "num_examples" not in c:
@@ -275,8 +281,6 @@ def validate(c: ml_collections.ConfigDict) -> None:
             f"setup={c.setup!r} needs the student fields (num_examples, beta, teacher, ...): "
             "build the config with smat.config.student_base(teacher_config)"
         )
-    if c.task not in ("classification", "regression"):
-        raise ConfigError(f"task={c.task!r}; choose classification or regression")
     if c.num_examples <= 0:
         raise ConfigError(f"num_examples={c.num_examples} must be > 0 (a count, or a fraction < 1)")
     if c.beta < 0:

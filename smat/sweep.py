@@ -160,7 +160,7 @@ def commands(sweep: Sweep, root: str) -> list[str]:
 
 _TEACHER_SNIPPET = (
     "import sys; from smat import config, teacher; "
-    "teacher.ensure_trained(config.from_file(sys.argv[1]).teacher, sys.argv[2])"
+    "teacher.ensure_trained(config.from_file(sys.argv[1]), sys.argv[2])"
 )
 
 
@@ -174,7 +174,7 @@ def run(sweep: Sweep, root: str) -> dict[str, Any]:
     from smat.trainers import TRAINERS
 
     first = cell_config(sweep.cells[0], root)
-    summary = teacher.ensure_trained(first.teacher, teacher_dir(root))
+    summary = teacher.ensure_trained(first, teacher_dir(root))
     if summary["status"] != "finished":
         return {"finished": [], "failed": [], "interrupted": "teacher"}
     finished, failed, durations = [], [], []

@@ -4,8 +4,10 @@ Pearson r between student and teacher outputs for regression."""
 
 from __future__ import annotations
 
+import flax.struct
 import jax
 import jax.numpy as jnp
+from clu import metrics as clu_metrics
 
 from smat.losses import cross_entropy
 from smat.models.encoder import upcast
@@ -66,3 +68,24 @@ def agreement(task: str, outputs: jax.Array, target_: jax.Array, weight: jax.Arr
     if task == "classification":
         return jnp.sum((pred == target_) * weight) / jnp.sum(weight)
     return pearson_from_stats(pearson_stats(pred, target_, weight))
+
+
+def pearson_metric(x: str, y: str):
+    """A clu metric: Pearson r between model outputs `x` and `y` over a whole dataset (the
+    sufficient statistics add over batches and devices)."""
+
+    @flax.struct.dataclass
+    class Pearson(clu_metrics.Metric):
+        stats: jax.Array
+
+        @classmethod
+        def from_model_output(cls, mask=None, **outputs):
+            return cls(pearson_stats(outputs[x], outputs[y], mask))
+
+        def merge(self, other):
+            return type(self)(self.stats + other.stats)
+
+        def compute(self):
+            return pearson_from_stats(self.stats)
+
+    return Pearson

@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 
 from smat import checkpointing, models, sharding
+from smat import config as config_lib
 from smat import data as data_lib
 from smat.errors import ConfigError
 
@@ -30,11 +31,31 @@ class Teacher:
 
 
 # Data fields a student must share with its teacher: same examples, same tokens.
-SHARED_DATA_FIELDS = ("name", "source", "text_column", "label_column", "max_length", "split")
+SHARED_DATA_FIELDS = (
+    "name",
+    "source",
+    "text_column",
+    "label_column",
+    "pair_column",
+    "max_length",
+    "split",
+)
 
 
-def ensure_trained(teacher_config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """Trains (or resumes) the teacher in `workdir` unless it has finished; returns its summary."""
+def config_for(student: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The `teacher` section of a student config, with the student's data fields
+    (SHARED_DATA_FIELDS): `--config.data.source=...` on a student run reaches the teacher it
+    trains, since both must see the same examples."""
+    t = student.teacher.copy_and_resolve_references()
+    with t.unlocked():
+        for field in SHARED_DATA_FIELDS:
+            t.data[field] = student.data[field]
+    return t
+
+
+def ensure_trained(student_config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Trains (or resumes) the teacher of a student config in `workdir` unless it has
+    finished (see `config_for`); returns its summary."""
     from smat.trainers.no_teacher import NoTeacherTrainer
 
     summary_path = os.path.join(workdir, "summary.json")
@@ -42,7 +63,7 @@ def ensure_trained(teacher_config: ml_collections.ConfigDict, workdir: str) -> d
         return checkpointing.read_json(summary_path)
     if jax.process_index() == 0:
         print(f"no finished teacher in {workdir}: training it first", flush=True)
-    return NoTeacherTrainer(teacher_config, workdir).fit()
+    return NoTeacherTrainer(config_for(student_config), workdir).fit()
 
 
 def check_same_data(student: ml_collections.ConfigDict, teacher: dict[str, Any], where: str):
@@ -50,7 +71,8 @@ def check_same_data(student: ml_collections.ConfigDict, teacher: dict[str, Any],
     for field in SHARED_DATA_FIELDS:
         mine = student.data[field]
         mine = mine.to_dict() if hasattr(mine, "to_dict") else mine
-        theirs = teacher["data"][field]
+        # Teachers trained before a field existed ran with its default.
+        theirs = teacher["data"].get(field, config_lib.base().data[field])
         if mine != theirs:
             raise ConfigError(
                 f"data.{field}={mine!r} differs from the teacher's ({theirs!r}, in {where}); "

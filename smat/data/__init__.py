@@ -11,6 +11,7 @@ import numpy as np
 from smat.data import images as images_lib
 from smat.data import tokenization
 from smat.data.imdb import read_imdb
+from smat.data.mlqe import read_mlqe
 from smat.data.pipeline import (
     ArrayDataset,
     TrainBatches,
@@ -68,6 +69,12 @@ DATASETS: Registry = Registry("dataset")
 def _imdb(d: ml_collections.ConfigDict) -> Examples:
     texts, labels, num_classes = read_imdb(d.source, d.text_column, d.label_column)
     return Examples(np.asarray(labels, np.int32), num_classes, texts=texts)
+
+
+@DATASETS.register("mlqe")
+def _mlqe(d: ml_collections.ConfigDict) -> Examples:
+    texts, pairs, scores = read_mlqe(d.source, d.text_column, d.pair_column, d.label_column)
+    return Examples(scores, 0, texts=texts, text_pairs=pairs)
 
 
 @DATASETS.register("fashion_mnist")

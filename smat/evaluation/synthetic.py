@@ -58,3 +58,55 @@ def plausibility_inputs(task: dict[str, np.ndarray]):
     """(word_ids, rationales) for `plausibility.evaluate`: every token is its own word."""
     word_ids = [[None if w < 0 else int(w) for w in row] for row in task["word_ids"]]
     return word_ids, list(task["rationale"])
+
+
+# ----- a generated quality-estimation task in MLQE-PE files ----------------------------------
+_SOURCE_WORDS = (
+    "the cat dog house tree river city road car book table window garden school market "
+    "friend mother father child water light night morning summer winter"
+).split()
+_TARGET_WORDS = (
+    "die katze hund haus baum fluss stadt strasse auto buch tisch fenster garten schule markt "
+    "freund mutter vater kind wasser licht nacht morgen sommer winter"
+).split()
+_WRONG_WORDS = "banane rakete pinguin trompete vulkan kaktus".split()
+
+
+def write_qe_task(folder: str, n: int = 400, seed: int = 0, stem: str = "synthetic") -> str:
+    """Writes a generated sentence-pair QE task in MLQE-PE formats; returns the .tsv path.
+
+    Each "translation" maps every source word through a fixed dictionary, except 0-4 words
+    replaced by words no source word translates to: those are tagged BAD (`<stem>.tags`, with
+    `.src` and `.mt`), and the score `z_mean` falls with their share (plus noise), so a model
+    that solves the task must find the wrong words.
+    """
+    import os
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    rows, src_lines, mt_lines, tag_lines = [], [], [], []
+    for i in range(n):
+        length = int(rng.integers(5, 13))
+        idx = rng.integers(0, len(_SOURCE_WORDS), size=length)
+        wrong = rng.choice(length, size=int(rng.integers(0, 5)), replace=False)
+        target = [_TARGET_WORDS[j] for j in idx]
+        for w in wrong:
+            target[w] = _WRONG_WORDS[int(rng.integers(0, len(_WRONG_WORDS)))]
+        bad = np.zeros(length, bool)
+        bad[wrong] = True
+        score = -3.0 * bad.mean() + 0.1 * rng.normal() + 0.5
+        source = " ".join(_SOURCE_WORDS[j] for j in idx)
+        rows.append(f"{i}\t{source}\t{' '.join(target)}\t{score:.4f}")
+        src_lines.append(source)
+        mt_lines.append(" ".join(target))
+        # OK/BAD for every gap and word, as MLQE-PE's MT tags (gaps all OK here).
+        tag_lines.append(" ".join(["OK"] + [t for b in bad for t in ("BAD" if b else "OK", "OK")]))
+    tsv = os.path.join(folder, f"{stem}.tsv")
+    with open(tsv, "w", encoding="utf-8") as f:
+        f.write("index\toriginal\ttranslation\tz_mean\n" + "\n".join(rows) + "\n")
+    words = os.path.join(folder, "word-level")
+    os.makedirs(words, exist_ok=True)
+    for ext, lines in ((".src", src_lines), (".mt", mt_lines), (".tags", tag_lines)):
+        with open(os.path.join(words, stem + ext), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    return tsv

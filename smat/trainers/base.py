@@ -75,12 +75,12 @@ class Trainer:
         callbacks: Sequence[cb.Callback] | None = None,
     ):
         config_lib.validate(config)
+        self.config = config
         if config.train.monitor not in self.eval_metrics:
             raise ConfigError(
                 f"train.monitor={config.train.monitor!r} is not computed by setup "
                 f"{config.setup!r}; choose one of {list(self.eval_metrics)}"
             )
-        self.config = config
         self.workdir = os.path.abspath(workdir)
         self.monitor = config.train.monitor
         self.mesh = sharding.make_mesh(config.mesh.data)

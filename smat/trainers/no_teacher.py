@@ -17,7 +17,7 @@ import optax
 from clu import metrics as clu_metrics
 
 from smat import callbacks as cb
-from smat import checkpointing, models, optim, sharding
+from smat import checkpointing, models, optim, sharding, tasks
 from smat import data as data_lib
 from smat.errors import ConfigError
 from smat.losses import cross_entropy
@@ -47,8 +47,15 @@ class EvalMetrics(clu_metrics.Collection):
     accuracy: clu_metrics.Average.from_output("accuracy")
 
 
-def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule):
-    """One AdamW/SGD step on the weighted cross-entropy of the gold labels (pure)."""
+@flax.struct.dataclass
+class RegressionEvalMetrics(clu_metrics.Collection):
+    loss: clu_metrics.Average.from_output("loss")  # mean squared error
+    pearson: tasks.pearson_metric("prediction", "label")
+
+
+def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule, task="classification"):
+    """One AdamW/SGD step on the weighted loss of the gold labels (pure): cross-entropy, or
+    squared error for regression (`accuracy` is then the batch's Pearson r)."""
     rng = jax.random.fold_in(state.rng, state.step)
     w = batch["weight"]
 
@@ -59,7 +66,7 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule):
             deterministic=False,
             rngs={"dropout": rng},
         )
-        loss = jnp.sum(cross_entropy(out.logits, batch["label"]) * w) / jnp.sum(w)
+        loss = jnp.sum(tasks.loss(task, out.logits, batch["label"]) * w) / jnp.sum(w)
         return loss, out.logits
 
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -67,7 +74,7 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule):
     params = optax.apply_updates(state.params, updates)
     metrics = TrainMetrics.single_from_model_output(
         loss=loss,
-        accuracy=jnp.sum((jnp.argmax(logits, -1) == batch["label"]) * w) / jnp.sum(w),
+        accuracy=tasks.agreement(task, logits, batch["label"], w),
         grad_norm=optax.global_norm(grads),
         learning_rate=lr_schedule(state.step),
     )
@@ -75,9 +82,17 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule):
     return new_state, metrics
 
 
-def eval_step(params, batch, *, apply_fn):
+def eval_step(params, batch, *, apply_fn, task="classification"):
     """Metrics and logits of one padded batch (padding rows have weight 0)."""
     logits = apply_fn({"params": params}, *data_lib.model_inputs(batch)).logits
+    if task == "regression":
+        metrics = RegressionEvalMetrics.single_from_model_output(
+            loss=tasks.loss(task, logits, batch["label"]),
+            prediction=tasks.prediction(task, logits),
+            label=batch["label"],
+            mask=batch["weight"],
+        )
+        return metrics, logits
     correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
     metrics = EvalMetrics.single_from_model_output(
         loss=cross_entropy(logits, batch["label"]), accuracy=correct, mask=batch["weight"]
@@ -92,7 +107,11 @@ class NoTeacherTrainer(Trainer):
     its accuracy there is the accuracy of the teacher the students will simulate.
     """
 
-    eval_metrics = ("val/accuracy", "val/loss")
+    @property
+    def eval_metrics(self) -> tuple[str, ...]:
+        if self.config.task == "regression":
+            return ("val/pearson", "val/loss")
+        return ("val/accuracy", "val/loss")
 
     def __init__(
         self,
@@ -116,7 +135,8 @@ class NoTeacherTrainer(Trainer):
             models.check_max_length(c.model, c.data.max_length)
             self.data = data_lib.load(c)
             s = self.data.splits
-            self.model = models.build_model(c.model, self.data.num_classes, self.data.vocab_size)
+            outputs = self._num_outputs(self.data.num_classes)
+            self.model = models.build_model(c.model, outputs, self.data.vocab_size)
         else:
             s, self.model = self.given_splits, self.given_model
         self.train_set = cap(s["teacher_train"], c.data.max_train_examples)
@@ -141,16 +161,32 @@ class NoTeacherTrainer(Trainer):
                 apply_fn=apply_fn,
                 tx=tx,
                 lr_schedule=optim.schedule(c.optim, self.total_steps),
+                task=c.task,
             ),
             in_shardings=(state_sh, sharding.batch_sharding(self.mesh)),
             out_shardings=(state_sh, repl),
             donate_argnums=0,
         )
         self.eval_step = jax.jit(
-            functools.partial(eval_step, apply_fn=apply_fn),
+            functools.partial(eval_step, apply_fn=apply_fn, task=c.task),
             in_shardings=(state_sh.params, sharding.batch_sharding(self.mesh)),
             out_shardings=(repl, repl),
         )
+
+    def _num_outputs(self, num_classes: int) -> int:
+        """Model outputs: one per class, or one score; refuses a task that does not fit the
+        data."""
+        task, name = self.config.task, self.config.data.name
+        if task == "regression" and num_classes:
+            raise ConfigError(
+                f"task='regression' but data {name!r} has {num_classes} classes; use "
+                "--config.task=classification"
+            )
+        if task == "classification" and not num_classes:
+            raise ConfigError(
+                f"data {name!r} has scores, not classes: use --config.task=regression"
+            )
+        return num_classes or 1
 
     def write_artifacts(self) -> None:
         if self.given_model is not None:
@@ -183,4 +219,7 @@ class NoTeacherTrainer(Trainer):
             path = os.path.join(self.workdir, "test_predictions.npz")
             a = self.test_set.arrays
             np.savez(path, index=a["index"], label=a["label"], logits=logits)
-        return {f"test/{k}": v for k, v in metrics.items()} | {"test/examples": len(self.test_set)}
+        summary = {f"test/{k}": v for k, v in metrics.items()}
+        if self.config.task == "regression":
+            summary["test/rmse"] = float(np.sqrt(metrics["loss"]))
+        return summary | {"test/examples": len(self.test_set)}

@@ -48,31 +48,11 @@ class SimulationEvalMetrics(clu_metrics.Collection):
     accuracy: clu_metrics.Average.from_output("accuracy")
 
 
-def _pearson(x: str, y: str):
-    """A clu metric: Pearson r between model outputs `x` and `y` over a whole dataset."""
-
-    @flax.struct.dataclass
-    class Pearson(clu_metrics.Metric):
-        stats: jax.Array
-
-        @classmethod
-        def from_model_output(cls, mask=None, **outputs):
-            return cls(tasks.pearson_stats(outputs[x], outputs[y], mask))
-
-        def merge(self, other):
-            return type(self)(self.stats + other.stats)
-
-        def compute(self):
-            return tasks.pearson_from_stats(self.stats)
-
-    return Pearson
-
-
 @flax.struct.dataclass
 class RegressionEvalMetrics(clu_metrics.Collection):
-    simulability: _pearson("prediction", "target")
+    simulability: tasks.pearson_metric("prediction", "target")
     loss: clu_metrics.Average.from_output("loss")
-    accuracy: _pearson("prediction", "label")  # Pearson r with the gold scores
+    accuracy: tasks.pearson_metric("prediction", "label")  # Pearson r with the gold scores
 
 
 def eval_step(params, batch, *, apply_fn, task: str = "classification"):
@@ -140,7 +120,7 @@ class StaticTeacherTrainer(Trainer):
     def fit(self) -> dict[str, Any]:
         # Refuse a conflicting workdir before spending minutes on the teacher.
         if self.given_teacher is None and self._check_workdir() is None:
-            summary = teacher.ensure_trained(self.config.teacher, self.teacher_workdir)
+            summary = teacher.ensure_trained(self.config, self.teacher_workdir)
             if summary["status"] != "finished":
                 return summary  # interrupted while training the teacher: resume both later
         return super().fit()

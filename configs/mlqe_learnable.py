@@ -1,0 +1,17 @@
+"""SMAT on MLQE-PE: student and teacher attention explainer trained jointly.
+
+Data and variants: see configs/quality_estimation.py (`--config.data.source=` is required).
+"""
+
+import importlib.util
+import os
+
+_spec = importlib.util.spec_from_file_location(
+    "_qe", os.path.join(os.path.dirname(os.path.abspath(__file__)), "quality_estimation.py")
+)
+qe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(qe)
+
+
+def get_config(arg: str | None = None):
+    return qe.student_config(arg, "learnable_teacher")
