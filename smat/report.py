@@ -6,9 +6,10 @@ Reads `<root>/sweep.json` (written by `smat.sweep`) and every cell's `test_predi
 (per-example teacher and student outputs): every number is recomputed from those files. Writes
 `<root>/report.md`, `results.csv`, `simulability.png` (simulability vs number of student
 examples, one line per explainer, 95% CI error bars) and `heads_n<N>.png` (the learned head
-weights, layers × heads, per seed). With `--explanations N [--eraser DIR]` it first evaluates
-every teacher explainer's faithfulness (and plausibility against ERASER rationales) on N test
-examples (`smat.evaluation.sweep_explanations`) and adds that table.
+weights, layers × heads, per seed). With `--explanations N [--eraser DIR | --word-tags DIR]`
+it first evaluates every teacher explainer's faithfulness (and plausibility against ERASER
+rationales or MLQE-PE BAD words) on N test examples (`smat.evaluation.sweep_explanations`) and
+adds that table.
 
 Statistics, per (num_examples, explainer) over seeds: median and interquartile range over seeds
 (the original's reporting), and the mean over seeds with a 95% percentile-bootstrap CI over test
@@ -348,12 +349,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eraser", help="with --explanations: an ERASER rationale folder, for plausibility"
     )
+    parser.add_argument(
+        "--word-tags",
+        help="with --explanations: a folder of MLQE-PE word-level files (.src/.mt/.tags); "
+        "plausibility against the BAD translation words",
+    )
     args = parser.parse_args(argv)
     try:
+        if args.eraser and args.word_tags:
+            raise ValueError("give --eraser or --word-tags, not both")
         if args.explanations:
-            sweep_explanations.evaluate(args.root, args.explanations, args.eraser)
-        elif args.eraser:
-            raise ValueError("--eraser needs --explanations N (how many examples to evaluate)")
+            sweep_explanations.evaluate(
+                args.root, args.explanations, args.eraser, word_tags=args.word_tags
+            )
+        elif args.eraser or args.word_tags:
+            raise ValueError(
+                "--eraser/--word-tags need --explanations N (how many examples to evaluate)"
+            )
         result = write(args.root, args.bootstrap)
     except (FileNotFoundError, ValueError, ConfigError) as e:
         print(f"report error: {e}", file=sys.stderr)

@@ -9,15 +9,17 @@ skips finished cells and resumes interrupted ones (the trainers' own checkpoint/
 that fails is reported and the sweep goes on. `--print-commands` prints one `smat.main` command
 per cell instead (teacher first), for any scheduler (e.g. Slurm array jobs); aggregate the
 results afterwards with `python -m smat.report <root>`. `--only 'n500/smat/*'` runs (or prints)
-a subset of the cells.
+a subset of the cells; `--set data.source=/data/mlqe` sets a field in every cell and the teacher.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import fnmatch
 import importlib.util
+import json
 import os
 import shlex
 import sys
@@ -87,8 +89,12 @@ def explainer_grid(
     return Sweep(cells=cells, description=description)
 
 
-def load_sweep(path: str, variant: str) -> Sweep:
-    """Calls `get_sweep(variant)` of a sweep file; config paths become absolute."""
+def load_sweep(path: str, variant: str, overrides: dict[str, Any] | None = None) -> Sweep:
+    """Calls `get_sweep(variant)` of a sweep file; config paths become absolute.
+
+    `overrides` ({"data.source": ...}) are set in every cell (and so in the teacher it trains);
+    a field the grid itself varies cannot be overridden.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no sweep file {path!r}")
     spec = importlib.util.spec_from_file_location("_smat_sweep", path)
@@ -99,8 +105,16 @@ def load_sweep(path: str, variant: str) -> Sweep:
     names = [c.name for c in sweep.cells]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: cell names repeat")
+    overrides = overrides or {}
+    clash = sorted({k for c in sweep.cells for k in c.overrides} & set(overrides))
+    if clash:
+        raise ValueError(f"--set {clash} would overwrite what the sweep's grid varies")
     cells = [
-        dataclasses.replace(c, config=os.path.normpath(os.path.join(here, c.config)))
+        dataclasses.replace(
+            c,
+            config=os.path.normpath(os.path.join(here, c.config)),
+            overrides={**c.overrides, **overrides},
+        )
         for c in sweep.cells
     ]
     return dataclasses.replace(sweep, cells=cells)
@@ -121,12 +135,15 @@ def cell_dir(root: str, cell: Cell) -> str:
     return os.path.join(os.path.abspath(root), "cells", cell.name)
 
 
-def write_manifest(sweep: Sweep, root: str, sweep_file: str, variant: str) -> None:
+def write_manifest(
+    sweep: Sweep, root: str, sweep_file: str, variant: str, overrides: dict[str, Any]
+) -> None:
     """`<root>/sweep.json`: the cells and their labels, for `smat.report`."""
     os.makedirs(root, exist_ok=True)
     manifest = {
         "sweep_file": os.path.abspath(sweep_file),
         "variant": variant,
+        "overrides": overrides,
         "description": sweep.description,
         "cells": [
             {"name": c.name, "workdir": cell_dir(root, c), "labels": c.labels} for c in sweep.cells
@@ -141,7 +158,14 @@ def commands(sweep: Sweep, root: str) -> list[str]:
     # so that the cells (which all read it) can run in parallel afterwards.
     lines = [
         shlex.join(
-            [sys.executable, "-c", _TEACHER_SNIPPET, sweep.cells[0].config, teacher_dir(root)]
+            [
+                sys.executable,
+                "-c",
+                _TEACHER_SNIPPET,
+                sweep.cells[0].config,
+                teacher_dir(root),
+                json.dumps(sweep.cells[0].overrides),
+            ]
         )
     ]
     for cell in sweep.cells:
@@ -159,9 +183,23 @@ def commands(sweep: Sweep, root: str) -> list[str]:
 
 
 _TEACHER_SNIPPET = (
-    "import sys; from smat import config, teacher; "
-    "teacher.ensure_trained(config.from_file(sys.argv[1]), sys.argv[2])"
+    "import json, sys; from smat import config, teacher; c = config.from_file(sys.argv[1]); "
+    "config.override(c, json.loads(sys.argv[3])); teacher.ensure_trained(c, sys.argv[2])"
 )
+
+
+def _parse_sets(items: list[str]) -> dict[str, Any]:
+    """`["a.b=1", "c=/x"]` -> {"a.b": 1, "c": "/x"} (Python literals, else strings)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
 
 
 def _flag_value(v: Any) -> str:
@@ -232,17 +270,25 @@ def main(argv: list[str] | None = None) -> int:
         metavar="GLOB",
         help="run only the cells whose name matches (e.g. 'n500/smat/*'; repeat for more)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set a config field in every cell and the teacher (e.g. data.source=/data/mlqe)",
+    )
     args = parser.parse_args(argv)
     from smat.errors import ConfigError
 
     try:
-        sweep = load_sweep(args.sweep_file, args.variant)
+        overrides = _parse_sets(args.set)
+        sweep = load_sweep(args.sweep_file, args.variant, overrides)
         for cell in sweep.cells:  # every cell's config is checked before anything runs
             config_lib.validate(cell_config(cell, args.root))
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"sweep error: {e}", file=sys.stderr)
         return 2
-    write_manifest(sweep, args.root, args.sweep_file, args.variant)
+    write_manifest(sweep, args.root, args.sweep_file, args.variant, overrides)
     if args.only:
         # The manifest keeps every cell, so the report lists the others as not run.
         cells = [c for c in sweep.cells if any(fnmatch.fnmatch(c.name, p) for p in args.only)]

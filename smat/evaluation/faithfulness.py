@@ -4,8 +4,9 @@ For each fraction q of an example's tokens, the top-scored ⌈q·n⌉ tokens are
 (comprehensiveness: how much the predicted class' probability drops) or kept alone
 (sufficiency: how much it drops when only they remain). AOPC averages over the fractions.
 Tokens are removed through the attention mask (every batch keeps its shape); the first and
-last real tokens ([CLS], [SEP]) are never removed. High comprehensiveness and low sufficiency
-mean faithful scores.
+last real tokens ([CLS], [SEP]) are never removed (images: the [CLS] position only). High
+comprehensiveness and low sufficiency mean faithful scores. For a regression model (one
+output) the drop is the absolute change of the output value.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from smat.data.pipeline import model_inputs
+
 FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)
 
 
-def _removable(mask: np.ndarray) -> np.ndarray:
-    """Real tokens except the first and the last of every example."""
+def _removable(mask: np.ndarray, keep_last: bool = True) -> np.ndarray:
+    """Real tokens except the first and (text) the last of every example."""
     removable = mask.astype(bool).copy()
     removable[:, 0] = False
-    removable[np.arange(len(mask)), np.maximum(mask.sum(1) - 1, 0)] = False
+    if keep_last:
+        removable[np.arange(len(mask)), np.maximum(mask.sum(1) - 1, 0)] = False
     return removable
 
 
@@ -53,25 +57,33 @@ def evaluate(
       scores: [batch, tokens] token scores of one explainer.
     """
 
-    @jax.jit
-    def probs(mask):
-        logits = apply_fn({"params": params}, batch["input_ids"], mask).logits
-        return jax.nn.softmax(logits.astype(jnp.float32), -1)
+    inputs, mask = model_inputs(batch)
 
-    mask = np.asarray(batch["attention_mask"])
-    full = np.asarray(probs(mask))
+    @jax.jit
+    def outputs(mask):
+        logits = apply_fn({"params": params}, inputs, mask).logits.astype(jnp.float32)
+        if logits.ndim == 1 or logits.shape[-1] == 1:  # regression: the output value
+            return logits.reshape(logits.shape[0], 1)
+        return jax.nn.softmax(logits, -1)
+
+    mask = np.asarray(mask)
+    full = np.asarray(outputs(mask))
+    regression = full.shape[-1] == 1
     pred = full.argmax(-1)
     rows = np.arange(len(pred))
     p_full = full[rows, pred]
+
+    def drop(new_mask):
+        p = np.asarray(outputs(new_mask))[rows, pred]
+        return np.abs(p_full - p) if regression else p_full - p
+
     out: dict[str, float] = {}
     comps, suffs = [], []
-    removable = _removable(mask)
+    removable = _removable(mask, keep_last="pixels" not in batch)
     for q in fractions:
         top = _top_mask(np.asarray(scores), removable, q)
-        without = np.asarray(probs(np.where(top, 0, mask)))[rows, pred]
-        alone = np.asarray(probs(np.where(removable & ~top, 0, mask)))[rows, pred]
-        comps.append(float(np.mean(p_full - without)))
-        suffs.append(float(np.mean(p_full - alone)))
+        comps.append(float(np.mean(drop(np.where(top, 0, mask)))))
+        suffs.append(float(np.mean(drop(np.where(removable & ~top, 0, mask)))))
         out[f"comprehensiveness@{q:g}"] = comps[-1]
         out[f"sufficiency@{q:g}"] = suffs[-1]
     out["comprehensiveness_aopc"] = float(np.mean(comps))

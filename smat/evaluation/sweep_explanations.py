@@ -6,8 +6,9 @@ row (token scores drawn uniformly) is the reference a useful explainer must beat
 `<root>/explanations.json`, which `smat.report` turns into a table.
 
 Plausibility needs token rationales: give an ERASER-format folder (`smat.data.eraser`, e.g. the
-movie rationales); its test documents are tokenised word by word with the teacher's tokenizer
-so that word-piece scores can be summed into words.
+movie rationales), or for quality estimation a folder of MLQE-PE word-level files whose BAD
+translation words are the rationale (`smat.data.mlqe.read_word_tags`). Documents are tokenised
+word by word with the teacher's tokenizer so that word-piece scores can be summed into words.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from smat import checkpointing
 from smat import data as data_lib
 from smat.data.eraser import read_eraser
+from smat.data.mlqe import read_word_tags
 from smat.data.tokenization import as_arrays
 from smat.evaluation import faithfulness, plausibility
 
@@ -42,21 +44,42 @@ def _rationale_batch(explainer, folder: str, examples: int):
     return as_arrays(encodings), [e.word_ids for e in encodings], [d.rationale for d in docs]
 
 
+def _word_tag_batch(explainer, folder: str, examples: int):
+    """MLQE-PE word-level pairs as a token batch; the rationale is the BAD translation words
+    (source tokens get no word: only the translation's words are scored)."""
+    pairs = read_word_tags(folder)[:examples]
+    encodings = explainer.tokenizer.encode_batch(
+        [(p.source, p.translation) for p in pairs], is_pretokenized=True
+    )
+    word_ids = [
+        [w if s == 1 else None for w, s in zip(e.word_ids, e.sequence_ids, strict=True)]
+        for e in encodings
+    ]
+    return as_arrays(encodings), word_ids, [p.bad for p in pairs]
+
+
 def evaluate(
-    root: str, examples: int = 200, eraser: str | None = None, seed: int = 0
+    root: str,
+    examples: int = 200,
+    eraser: str | None = None,
+    seed: int = 0,
+    word_tags: str | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluates the teacher explainers of the sweep at `root`; writes and returns the rows.
 
     Static explainers need only the sweep's teacher (their cells need not have run); learned
     ones are read from finished cells. Rows: {"explainer", "num_examples" (None for static
     explainers), "cells", and the mean over cells of comprehensiveness/sufficiency per
-    fraction, their AOPC and, with `eraser`, plausibility AUC / AP / recall@k}.
+    fraction, their AOPC and, with `eraser` (ERASER rationales) or `word_tags` (MLQE-PE BAD
+    words), plausibility AUC / AP / recall@k / mass}.
     """
     from smat import sweep as sweep_lib
     from smat.explain import teacher_explainer
 
     manifest = checkpointing.read_json(os.path.join(root, "sweep.json"))
-    cells = sweep_lib.load_sweep(manifest["sweep_file"], manifest["variant"]).cells
+    cells = sweep_lib.load_sweep(
+        manifest["sweep_file"], manifest["variant"], manifest.get("overrides")
+    ).cells
     groups: dict[tuple[str, int | None], list[dict[str, float]]] = {}
     static_done: set[str] = set()
     teacher = None  # every cell shares the sweep's teacher: loaded once
@@ -80,7 +103,12 @@ def evaluate(
         explainer = teacher.with_explainer(explainer_config, learned, phi)
         if reference is None:
             batch = _test_batch(config, explainer.tokenizer_file, examples)
-            reference = (batch, _rationale_batch(explainer, eraser, examples) if eraser else None)
+            rationale = None
+            if eraser:
+                rationale = _rationale_batch(explainer, eraser, examples)
+            elif word_tags:
+                rationale = _word_tag_batch(explainer, word_tags, examples)
+            reference = (batch, rationale)
         n = cell.labels["num_examples"] if learned else None
         groups.setdefault((cell.labels["explainer"], n), []).append(
             _metrics(explainer, *reference, explainer.explain)
@@ -89,7 +117,7 @@ def evaluate(
         raise FileNotFoundError(f"{root}: no teacher explainer to evaluate (none, or not run)")
     rng = np.random.default_rng(seed)
     groups[(RANDOM, None)] = [
-        _metrics(explainer, *reference, lambda b: rng.uniform(size=b["input_ids"].shape))
+        _metrics(explainer, *reference, lambda b: rng.uniform(size=b["attention_mask"].shape))
     ]
     rows = [
         {
@@ -102,7 +130,12 @@ def evaluate(
     ]
     checkpointing.write_json(
         os.path.join(root, RESULTS),
-        {"test_examples": int(len(reference[0]["input_ids"])), "eraser": eraser, "rows": rows},
+        {
+            "test_examples": int(len(reference[0]["attention_mask"])),
+            "eraser": eraser,
+            "word_tags": word_tags,
+            "rows": rows,
+        },
     )
     return rows
 
@@ -129,9 +162,15 @@ def table(results: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"Teacher explanations on {results['test_examples']} test examples: faithfulness "
-        "(ERASER: the predicted class' probability drop when the top 1/5/10/20/50% tokens are "
-        "removed, or kept alone; AOPC = mean over fractions)"
-        + (f", plausibility against the rationales in `{results['eraser']}`" if plaus else "")
+        "(ERASER: the drop of the predicted class' probability, or for regression the change of "
+        "the output, when the top 1/5/10/20/50% tokens are removed, or kept alone; AOPC = mean "
+        "over fractions)"
+        + (
+            f", plausibility against the rationales in "
+            f"`{results['eraser'] or results.get('word_tags')}`"
+            if plaus
+            else ""
+        )
         + ". Learned explainers: mean over seeds.",
         "",
         head,

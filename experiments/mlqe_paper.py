@@ -1,0 +1,37 @@
+"""MLQE-PE quality estimation (regression, sentence pairs): which explanations help a student?
+
+  python -m smat.sweep experiments/mlqe_paper.py --root runs/mlqe --variant cpu \
+      --set data.source=/path/to/mlqe-pe/data/direct-assessments
+  python -m smat.report runs/mlqe --explanations 200 --word-tags /path/to/word-level/test
+
+Simulability is the Pearson r between student and teacher scores. Explainers: no explanation
+(β = 0), static attention over all layers (β = 5), gradient × input (β = 0.2) and learned
+attention (SMAT, β = 5). With `--word-tags`, plausibility is measured against the BAD words of
+MLQE-PE's post-edited translations.
+
+Variants:
+  smoke  every explainer, 64 examples, 1 seed (the test suite runs it on generated files,
+         `smat.evaluation.synthetic.write_qe_task`).
+  cpu    every explainer at 2,100 examples (the paper's smallest size), seeds 0-2, MiniLM layers.
+  paper  2,100 / 4,100 / 8,400 examples, 5 seeds, XLM-R base (`--set model.checkpoint=...`).
+"""
+
+from smat.sweep import Sweep, explainer_grid
+
+ATTENTION, GRADIENT = 5.0, 0.2
+STATIC, LEARNABLE = "../configs/mlqe_static.py", "../configs/mlqe_learnable.py"
+EXPLAINERS = {
+    "none": (STATIC, {"teacher_explainer.name": "none", "beta": 0.0}),
+    "attention_all": (STATIC, {"teacher_explainer.name": "attention", "beta": ATTENTION}),
+    "gradient_x_input": (STATIC, {"teacher_explainer.name": "gradient_x_input", "beta": GRADIENT}),
+    "smat": (LEARNABLE, {"beta": ATTENTION}),
+}
+GRIDS = {
+    "smoke": ("smoke", (64,), (0,), tuple(EXPLAINERS)),
+    "cpu": ("default", (2100,), (0, 1, 2), tuple(EXPLAINERS)),
+    "paper": ("paper", (2100, 4100, 8400), (0, 1, 2, 3, 4), tuple(EXPLAINERS)),
+}
+
+
+def get_sweep(variant: str) -> Sweep:
+    return explainer_grid(EXPLAINERS, GRIDS, variant, __doc__.split("\n\n")[0])
