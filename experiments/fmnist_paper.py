@@ -9,7 +9,7 @@ over the patch embeddings, and learned attention (SMAT). The teacher is a small 
 scratch (configs/vision.py, about 3 minutes on 2 cores).
 
 Variants:
-  smoke  every explainer, 64 examples, 1 seed, tiny models (the test suite runs it).
+  smoke  static attention and SMAT, 64 examples, 1 seed, tiny models (the test suite runs it).
   cpu    every explainer at 2,250 examples (the paper's smallest CIFAR-100 student size),
          seeds 0-2: about 25 minutes on 2 CPU cores.
 """
@@ -25,7 +25,7 @@ EXPLAINERS = {
     "smat": (LEARNABLE, {"beta": ATTENTION}),
 }
 GRIDS = {
-    "smoke": ("smoke", (64,), (0,), tuple(EXPLAINERS)),
+    "smoke": ("smoke", (64,), (0,), ("attention_all", "smat")),
     "cpu": ("default", (2250,), (0, 1, 2), tuple(EXPLAINERS)),
 }
 

@@ -131,6 +131,30 @@ def test_vit_matches_hugging_face_on_the_same_weights(tmp_path):
     np.testing.assert_allclose(np.asarray(again.logits), np.asarray(ours.logits), atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["gradient_x_input", "integrated_gradients", "attention"])
+def test_explainers_over_patches_of_a_vit(name):
+    from smat import explainers
+
+    cfg = config_lib.base().model
+    cfg.update(name="vit_classifier", checkpoint="", num_layers=2, hidden_size=16, num_heads=2)
+    cfg.update(intermediate_size=32, image_size=12, patch_size=4, num_channels=1)
+    built = models.build_model(cfg, num_classes=3, vocab_size=0)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 12, 12, 1), dtype=np.uint8)
+    batch = {"pixels": pixels, "attention_mask": np.ones((2, 10), np.int32)}
+    params = built.adapted.init(jax.random.key(0), *data_lib.model_inputs(batch))
+    explainer = explainers.build(config_lib.explainer_section(name, ig_steps=4))
+    out = built.apply({"params": params}, *data_lib.model_inputs(batch))
+    phi = explainer.init(2, 2)
+    e = np.asarray(
+        explainer.explain(
+            phi, explainer.compute(built.apply, params, batch, out), batch["attention_mask"]
+        )
+    )
+    assert e.shape == (2, 10) and np.all(np.isfinite(e))
+    np.testing.assert_allclose(e.sum(-1), 1.0, atol=1e-5)
+    assert patch_heatmaps.patch_maps(e).shape == (2, 3, 3)
+
+
 def test_patch_heatmaps_map_positions_onto_the_image(tmp_path):
     e = np.zeros((2, 1 + 16), np.float32)
     e[:, 0] = 0.5  # [CLS] is dropped
@@ -152,8 +176,8 @@ def test_patch_heatmaps_map_positions_onto_the_image(tmp_path):
 
 @pytest.mark.skipif(not HAS_FMNIST, reason="apt-get install dataset-fashion-mnist")
 def test_fashion_mnist_sweep_report_and_heatmaps_end_to_end(tmp_path):
-    """Teacher + no-explanation / static attention / gradient x input / SMAT students on the
-    packaged Fashion-MNIST, the report, and the patch heatmap PNG of the SMAT run."""
+    """Teacher + static attention / SMAT students on the packaged Fashion-MNIST, the report,
+    and the patch heatmap PNG of the SMAT run."""
     from smat import report, sweep
 
     root = str(tmp_path / "fm")
@@ -161,7 +185,7 @@ def test_fashion_mnist_sweep_report_and_heatmaps_end_to_end(tmp_path):
                        "--variant", "smoke"]) == 0  # fmt: skip
     assert report.main([root, "--bootstrap", "50"]) == 0
     table = open(os.path.join(root, "report.md")).read()
-    for label in ("none", "attention_all", "gradient_x_input", "smat"):
+    for label in ("attention_all", "smat"):
         assert label in table
     smat_run = os.path.join(root, "cells", "n64", "smat", "seed0")
     static_run = os.path.join(root, "cells", "n64", "attention_all", "seed0")
