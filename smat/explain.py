@@ -374,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         main_explainer = load_teacher_explainer(args.workdir)
+        if main_explainer.tokenizer is None:
+            raise ConfigError(
+                f"{args.workdir!r} is an image run: draw its explanations with "
+                "python -m smat.patch_heatmaps --workdir ... --out patches.png"
+            )
         others = {w: load_teacher_explainer(w) for w in args.compare}
     except ConfigError as e:
         print(f"explain error: {e}", file=sys.stderr)

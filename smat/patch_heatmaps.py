@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from smat import data as data_lib
+    from smat.data import images
     from smat.errors import ConfigError
     from smat.explain import load_teacher_explainer
 
@@ -158,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"patch_heatmaps error: {e}", file=sys.stderr)
         return 2
-    labels = test.arrays["label"][rows]
-    render_png(args.out, batch["pixels"], columns, [f"label {int(y)}" for y in labels])
+    names = images.CLASS_NAMES.get(config.data.name)
+    titles = [names[int(y)] if names else f"label {int(y)}" for y in test.arrays["label"][rows]]
+    render_png(args.out, batch["pixels"], columns, titles)
     print(f"wrote {args.out}")
     return 0
 

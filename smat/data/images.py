@@ -35,6 +35,9 @@ FASHION_MNIST_CLASSES = (
 )
 
 
+CLASS_NAMES = {"fashion_mnist": FASHION_MNIST_CLASSES}  # for figures
+
+
 def _open(path: str):
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 

@@ -156,6 +156,14 @@ class StaticTeacherTrainer(Trainer):
             else None
         )
         example = data_lib.input_arrays(pool.arrays, slice(0, 1))
+        if hasattr(frozen.model.module, "example_inputs"):  # image models: positions must match
+            want = frozen.model.module.example_inputs()["attention_mask"].shape[1]
+            if example["attention_mask"].shape[1] != want:
+                raise ConfigError(
+                    f"the teacher sees {want} positions ([CLS] + patches) but this config's "
+                    f"model.image_size/patch_size give {example['attention_mask'].shape[1]}: "
+                    "use the teacher's values"
+                )
         t_out = models.output_shapes(frozen.model.adapted, frozen.params, example)
         models.check_output(t_out, "teacher")
         explainers.check_model(
