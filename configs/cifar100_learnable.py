@@ -4,14 +4,9 @@ Variants and data: see configs/vision.py. The teacher comes from `teacher_workdi
 `<workdir>/teacher`) and is trained first if none has finished there.
 """
 
-import importlib.util
-import os
+from smat import config as common
 
-_spec = importlib.util.spec_from_file_location(
-    "_vision", os.path.join(os.path.dirname(os.path.abspath(__file__)), "vision.py")
-)
-vision = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(vision)
+vision = common.sibling_module(__file__, "vision.py")
 
 
 def get_config(arg: str | None = None):

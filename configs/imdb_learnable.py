@@ -10,14 +10,9 @@ The teacher comes from `teacher_workdir` (default `<workdir>/teacher`); if none 
 there, it is trained first with the matching variant of configs/imdb_teacher.py.
 """
 
-import importlib.util
-import os
+from smat import config as common
 
-_spec = importlib.util.spec_from_file_location(
-    "_imdb_static", os.path.join(os.path.dirname(os.path.abspath(__file__)), "imdb_static.py")
-)
-_static = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_static)
+_static = common.sibling_module(__file__, "imdb_static.py")
 
 
 def get_config(arg: str | None = None):

@@ -3,14 +3,9 @@
 Data and variants: see configs/quality_estimation.py (`--config.data.source=` is required).
 """
 
-import importlib.util
-import os
+from smat import config as common
 
-_spec = importlib.util.spec_from_file_location(
-    "_qe", os.path.join(os.path.dirname(os.path.abspath(__file__)), "quality_estimation.py")
-)
-qe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(qe)
+qe = common.sibling_module(__file__, "quality_estimation.py")
 
 
 def get_config(arg: str | None = None):

@@ -339,6 +339,19 @@ def override(c: ml_collections.ConfigDict, overrides: dict) -> None:
             raise ConfigError(f"config override {dotted}={value!r}: {e}") from None
 
 
+def sibling_module(config_file: str, name: str):
+    """Imports `name` (e.g. "vision.py") from the folder of `config_file` (a config's
+    `__file__`): config files share code this way without being a package."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(config_file)), name)
+    spec = importlib.util.spec_from_file_location(f"_smat_config_{name[:-3]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def from_file(spec: str) -> ml_collections.ConfigDict:
     """Loads `path/to/config.py[:variant]` like `--config=` does (for the Python API and tests)."""
     import importlib.util
