@@ -10,7 +10,7 @@ attention (SMAT, β = 5). With `--word-tags`, plausibility is measured against t
 MLQE-PE's post-edited translations.
 
 Variants:
-  smoke  none / gradient x input / SMAT, 64 examples, 1 seed (the test suite runs it on
+  smoke  gradient x input and SMAT, 64 examples, 1 seed (the test suite runs it on
          generated files, `smat.evaluation.synthetic.write_qe_task`).
   cpu    every explainer at 2,100 examples (the paper's smallest size), seeds 0-2, MiniLM layers.
   paper  2,100 / 4,100 / 8,400 examples, 5 seeds, XLM-R base (`--set model.checkpoint=...`).
@@ -27,7 +27,7 @@ EXPLAINERS = {
     "smat": (LEARNABLE, {"beta": ATTENTION}),
 }
 GRIDS = {
-    "smoke": ("smoke", (64,), (0,), ("none", "gradient_x_input", "smat")),
+    "smoke": ("smoke", (64,), (0,), ("gradient_x_input", "smat")),
     "cpu": ("default", (2100,), (0, 1, 2), tuple(EXPLAINERS)),
     "paper": ("paper", (2100, 4100, 8400), (0, 1, 2, 3, 4), tuple(EXPLAINERS)),
 }

@@ -81,8 +81,8 @@ def test_sentence_pairs_are_tokenised_as_pairs_and_scores_stratified(tmp_path, c
 
 
 def test_qe_sweep_regression_teacher_students_and_bad_word_plausibility(tmp_path):
-    """Regression teacher (Pearson), none / static / gradient / SMAT students simulating its
-    score, and the report with faithfulness and plausibility against the generated BAD words."""
+    """Regression teacher (Pearson), gradient x input / SMAT students simulating its score,
+    and the report with faithfulness and plausibility against the generated BAD words."""
     from smat import report, sweep
 
     tsv = write_qe_task(str(tmp_path / "data"), n=400)

@@ -1,8 +1,9 @@
 """What smat needs of a model, and the adapter that gets it from any Flax model (linen or nnx).
 
 The protocol. A model is called as `model(input_ids, attention_mask, ...)` on int arrays
-[batch, tokens] and returns a `ModelOutput` (or any object with the same attributes; a bare array
-is taken as the logits):
+[batch, tokens] (image models: `model(pixels, attention_mask)`, pixels [batch, H, W, C] and the
+mask over the positions they explain, e.g. [CLS] + patches; see `smat.models.vit`) and returns a
+`ModelOutput` (or any object with the same attributes; a bare array is taken as the logits):
 
   logits            [batch, classes] (regression: [batch] or [batch, 1]); always required.
   attention_logits  [layers, batch, heads, query, key] pre-softmax attention scores with padding
