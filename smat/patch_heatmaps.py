@@ -20,8 +20,8 @@ import ml_collections
 import numpy as np
 
 from smat import checkpointing, explainers, models
-from smat.data.pipeline import model_inputs
 from smat.models.vit import patch_grid
+from smat.simulation import Simulation
 
 SCALE = 4  # pixels per image pixel in rendered heatmaps
 
@@ -110,16 +110,8 @@ def student_explanations(workdir: str, batch: dict[str, np.ndarray]) -> np.ndarr
     params = checkpointing.restore_best_of(workdir)["params"]
     num_classes = np.asarray(params["model"]["classifier"]["bias"]).shape[-1]
     built = models.build_model(config.model, num_classes, 0)
-
-    @jax.jit
-    def run(p, b):
-        out = built.apply({"params": p["model"]}, *model_inputs(b))
-        mask = b["attention_mask"]
-        return explainer.explain(
-            p["explainer"], explainer.features(out.attention_logits, mask), mask
-        )
-
-    return np.asarray(run(params, batch))
+    sim = Simulation(built.apply, None, explainer, config.beta, config.task)
+    return np.asarray(jax.jit(sim.student_explanation)(params, batch))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,6 +95,23 @@ def register_model(name: str):
     return decorator
 
 
+def _num_layers(cfg: ml_collections.ConfigDict, available: int | None) -> int:
+    """`model.num_layers`, checked: of a checkpoint with `available` layers (0 = all of them),
+    or of a randomly initialised model (`available` None: must be > 0)."""
+    if available is None:
+        if not cfg.num_layers:
+            raise ConfigError(
+                "model.checkpoint is empty (random init) so model.num_layers must be > 0"
+            )
+        return cfg.num_layers
+    if cfg.num_layers > available:
+        raise ConfigError(
+            f"model.num_layers={cfg.num_layers} but checkpoint {cfg.checkpoint!r} has "
+            f"{available} layers; use --config.model.num_layers<={available}"
+        )
+    return cfg.num_layers or available
+
+
 @register_model("text_classifier")
 def build_text_classifier(
     cfg: ml_collections.ConfigDict, num_classes: int, vocab_size: int
@@ -109,27 +126,17 @@ def build_text_classifier(
     if cfg.checkpoint:
         folder = hf_checkpoint.resolve(cfg.checkpoint)
         enc_cfg = hf_checkpoint.read_config(folder)
-        if cfg.num_layers > enc_cfg.num_layers:
-            raise ConfigError(
-                f"model.num_layers={cfg.num_layers} but checkpoint {cfg.checkpoint!r} has "
-                f"{enc_cfg.num_layers} layers; use --config.model.num_layers<={enc_cfg.num_layers}"
-            )
-        if cfg.num_layers:
-            overrides["num_layers"] = cfg.num_layers
+        overrides["num_layers"] = _num_layers(cfg, enc_cfg.num_layers)
         enc_cfg = dataclasses.replace(enc_cfg, **overrides)
         encoder, pooler = hf_checkpoint.load_params(folder, enc_cfg)
         pretrained = {"encoder": encoder}
         if cfg.pooling == "cls" and pooler is not None:
             pretrained["pooler"] = pooler
     else:
-        if not cfg.num_layers:
-            raise ConfigError(
-                "model.checkpoint is empty (random init) so model.num_layers must be > 0"
-            )
         enc_cfg = EncoderConfig(
             vocab_size=vocab_size,
             hidden_size=cfg.hidden_size,
-            num_layers=cfg.num_layers,
+            num_layers=_num_layers(cfg, None),
             num_heads=cfg.num_heads,
             intermediate_size=cfg.intermediate_size,
             max_position_embeddings=cfg.max_position_embeddings,
@@ -186,18 +193,11 @@ def vit_config(cfg: ml_collections.ConfigDict) -> ViTConfig:
     or the config's sizes. Cheap: reads config.json only."""
     if cfg.checkpoint:
         vit_cfg = hf_checkpoint.read_vit_config(hf_checkpoint.resolve(cfg.checkpoint))
-        if cfg.num_layers > vit_cfg.num_layers:
-            raise ConfigError(
-                f"model.num_layers={cfg.num_layers} but checkpoint {cfg.checkpoint!r} has "
-                f"{vit_cfg.num_layers} layers"
-            )
-        return dataclasses.replace(vit_cfg, num_layers=cfg.num_layers or vit_cfg.num_layers)
-    if not cfg.num_layers:
-        raise ConfigError("model.checkpoint is empty (random init) so model.num_layers must be > 0")
+        return dataclasses.replace(vit_cfg, num_layers=_num_layers(cfg, vit_cfg.num_layers))
     try:
         return ViTConfig(
             hidden_size=cfg.hidden_size,
-            num_layers=cfg.num_layers,
+            num_layers=_num_layers(cfg, None),
             num_heads=cfg.num_heads,
             intermediate_size=cfg.intermediate_size,
             image_size=cfg.image_size,
