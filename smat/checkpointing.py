@@ -18,6 +18,7 @@ import shutil
 from typing import Any
 
 import jax
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -138,6 +139,14 @@ def write_json(path: str, obj: Any) -> None:
 def read_json(path: str) -> Any:
     with open(path) as f:
         return json.load(f)
+
+
+def run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The resolved config a CLI run wrote to its workdir."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{workdir!r} holds no run (no config.json)")
+    return ml_collections.ConfigDict(read_json(path))
 
 
 def save_model_description(workdir: str, description: dict[str, Any], tokenizer_path: str) -> None:

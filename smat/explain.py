@@ -70,6 +70,7 @@ class TrainedExplainer:
         )
         self.summary = summary or {}
         self._explain = jax.jit(self._run)
+        self._logits = jax.jit(lambda p, b: model.apply({"params": p}, *model_inputs(b)).logits)
 
     def _run(self, params, phi, batch):
         apply = self.model.apply
@@ -116,6 +117,10 @@ class TrainedExplainer:
             chunk = {k: v[rows] for k, v in inputs.items()}
             out.append(np.asarray(self._explain(self.params, self.phi, chunk)))
         return np.concatenate(out)[:n]
+
+    def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The teacher's outputs (logits, or the score of a regression teacher) on a batch."""
+        return np.asarray(self._logits(self.params, input_arrays(batch)))
 
     def __call__(self, texts: list[str]) -> list[list[tuple[str, float]]]:
         """Per-token (token, score) lists of raw texts, one per text (needs a tokenizer)."""
@@ -254,10 +259,7 @@ def teacher_explainer(
 
 def load_teacher_explainer(workdir: str) -> TrainedExplainer:
     """The teacher explainer of a CLI student run (its best checkpoint's params)."""
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(config_path):
-        raise ConfigError(f"{workdir!r} holds no run (no config.json)")
-    config = checkpointing.read_json(config_path)
+    config = checkpointing.run_config(workdir).to_dict()
     if config["setup"] not in ("static_teacher", "learnable_teacher"):
         raise ConfigError(f"{workdir!r} is a {config['setup']!r} run, not a student run")
     if config["teacher_explainer"]["name"] == "none" or config["beta"] == 0:
@@ -395,9 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     from smat import config as config_lib
     from smat import data as data_lib
 
-    config = ml_collections.ConfigDict(
-        checkpointing.read_json(os.path.join(args.workdir, "config.json"))
-    )
+    config = checkpointing.run_config(args.workdir)
     test = data_lib.load(config, tokenizer_file=main_explainer.tokenizer_file).splits[
         "student_test"
     ]
@@ -413,10 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             config_lib.explainer_section(name).to_dict()
         )
     scores = {name: ex.explain(batch) for name, ex in named.items()}
-    logits = jax.jit(
-        lambda p, b: main_explainer.model.apply({"params": p}, *model_inputs(b)).logits
-    )(main_explainer.params, batch)
-    pred = np.asarray(logits).argmax(-1)
+    pred = main_explainer.predict(batch).argmax(-1)
     tok = main_explainer.tokenizer
     tokens, headers = [], []
     for row, i in enumerate(take):

@@ -16,7 +16,6 @@ import os
 from typing import Any
 
 import jax
-import ml_collections
 import numpy as np
 
 from smat import checkpointing, explainers, models
@@ -101,9 +100,7 @@ def render_png(
 
 def student_explanations(workdir: str, batch: dict[str, np.ndarray]) -> np.ndarray:
     """The explanations [N, positions] of a CLI student run's student (best checkpoint)."""
-    config = ml_collections.ConfigDict(
-        checkpointing.read_json(os.path.join(workdir, "config.json"))
-    )
+    config = checkpointing.run_config(workdir)
     explainer = explainers.build(config.student_explainer, learnable=True)
     if explainer is None or config.beta == 0:
         raise ValueError(f"{workdir!r} trained its student without explanations")
@@ -119,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from smat import data as data_lib
-    from smat.data import images
     from smat.errors import ConfigError
     from smat.explain import load_teacher_explainer
 
@@ -134,9 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = ([args.static] if args.static else []) + [args.workdir]  # static columns first
     try:
-        config = ml_collections.ConfigDict(
-            checkpointing.read_json(os.path.join(args.workdir, "config.json"))
-        )
+        config = checkpointing.run_config(args.workdir)
         test = data_lib.load(config).splits["student_test"]
         if "pixels" not in test.arrays:
             raise ConfigError(f"{args.workdir!r} is not an image task ({config.data.name})")
@@ -151,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"patch_heatmaps error: {e}", file=sys.stderr)
         return 2
-    names = images.CLASS_NAMES.get(config.data.name)
-    titles = [names[int(y)] if names else f"label {int(y)}" for y in test.arrays["label"][rows]]
+    titles = [data_lib.class_name(config.data.name, int(y)) for y in test.arrays["label"][rows]]
     render_png(args.out, batch["pixels"], columns, titles)
     print(f"wrote {args.out}")
     return 0

@@ -27,11 +27,13 @@ from smat.models import hf_checkpoint
 from smat.registry import Registry
 
 __all__ = [
+    "CLASS_NAMES",
     "DATASETS",
     "Examples",
     "ArrayDataset",
     "TaskData",
     "TrainBatches",
+    "class_name",
     "eval_batches",
     "input_arrays",
     "input_key",
@@ -111,6 +113,15 @@ class TaskData:
     num_classes: int
     tokenizer_path: str
     vocab_size: int
+
+
+CLASS_NAMES = {"imdb": ("negative", "positive"), **images_lib.CLASS_NAMES}  # figures, studies
+
+
+def class_name(data_name: str, label: int) -> str:
+    """A class's readable name ("positive", "Sneaker"), else "class <label>"."""
+    names = CLASS_NAMES.get(data_name)
+    return names[label] if names and 0 <= label < len(names) else f"class {label}"
 
 
 def tokenizer_path(config: ml_collections.ConfigDict) -> str:

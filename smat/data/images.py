@@ -35,7 +35,20 @@ FASHION_MNIST_CLASSES = (
 )
 
 
-CLASS_NAMES = {"fashion_mnist": FASHION_MNIST_CLASSES}  # for figures
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+CLASS_NAMES = {"fashion_mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
 
 
 def _open(path: str):
