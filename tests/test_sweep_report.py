@@ -278,3 +278,38 @@ def test_report_adds_faithfulness_and_plausibility_of_every_teacher_explainer(
     text = open(os.path.join(root, "report.md")).read()
     assert "comprehensiveness AOPC" in text and "rationale AUC" in text
     assert f"| smat | 64 | 1 | {rows['smat']['comprehensiveness_aopc']:.4f} |" in text
+
+
+def test_annotation_study_of_the_smat_run_exports_serves_and_analyzes(
+    smoke_sweep, tmp_path, capsys
+):
+    """The three `python -m smat.annotate` commands on a real SMAT run of the sweep."""
+    from smat.annotate import load_study
+    from smat.annotate.__main__ import main as annotate
+    from smat.annotate.app import create_app
+
+    root, _ = smoke_sweep
+    cells = os.path.join(root, "cells", "n64")
+    study_dir = str(tmp_path / "study")
+    static_run = os.path.join(cells, "attention_last", "seed0")
+    assert annotate(["export", "--workdir", static_run, "--out", study_dir]) == 2
+    assert "needs a SMAT (learnable_teacher) run" in capsys.readouterr().err
+    assert annotate(["export", "--workdir", static_run, "--explainers", "attention,lime",
+                     "--out", study_dir]) == 2  # fmt: skip
+    assert "unknown explainer 'lime'" in capsys.readouterr().err
+    names = "learned,attention_all,gradient_x_input"
+    assert annotate(["export", "--workdir", os.path.join(cells, "smat", "seed0"),
+                     "--explainers", names, "--n", "3", "--out", study_dir]) == 0  # fmt: skip
+    study = load_study(study_dir)
+    assert study.kind == "text" and len(study.examples) == 3
+    for example in study.examples:
+        assert example.prediction.split(" (")[0] in ("negative", "positive")
+        fragment = study.fragment(example, "learned")
+        assert fragment.count('class="t"') > 5 and "[CLS]" not in fragment
+    client = create_app(study_dir).test_client()
+    aid = int(client.post("/start", data={"name": "x"}).headers["Location"].split("/")[-1])
+    for pos in (1, 2, 3):
+        form = {"action": "rank", "revision": "0", "rank0": "1", "rank1": "1", "rank2": "3"}
+        assert client.post(f"/a/{aid}/{pos}", data=form).status_code == 303
+    assert annotate(["analyze", study_dir, "--bootstrap", "20"]) == 0
+    assert "3 rankings (0 skipped) of 3 examples by 1 annotators" in capsys.readouterr().out

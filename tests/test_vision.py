@@ -198,3 +198,18 @@ def test_fashion_mnist_sweep_report_and_heatmaps_end_to_end(tmp_path):
     weights = np.load(os.path.join(smat_run, "teacher_head_weights.npy"))
     assert weights.shape == (2, 2) and not np.allclose(weights, 0.25)
     assert patch_heatmaps.main(["--workdir", str(tmp_path), "--out", out]) == 2
+    # A human-evaluation study of the SMAT run: one PNG per explainer and example, served.
+    from smat.annotate import load_study
+    from smat.annotate.__main__ import main as annotate
+    from smat.annotate.app import create_app
+
+    study_dir = str(tmp_path / "study")
+    names = "learned,attention_all,gradient_x_input"
+    assert annotate(["export", "--workdir", smat_run, "--explainers", names, "--n", "2",
+                     "--out", study_dir]) == 0  # fmt: skip
+    study = load_study(study_dir)
+    assert study.kind == "image" and study.explainers == names.split(",")
+    client = create_app(study_dir).test_client()
+    aid = int(client.post("/start", data={"name": "x"}).headers["Location"].split("/")[-1])
+    for slot in range(3):
+        assert client.get(f"/a/{aid}/2/heatmap/{slot}.png").data[:4] == b"\x89PNG"
