@@ -288,6 +288,19 @@ def test_served_study_takes_concurrent_annotators_and_survives_a_kill(tmp_path):
         proc.wait()
 
 
+def test_serve_refuses_a_busy_port_with_the_fix(tmp_path, capsys):
+    from smat.annotate.__main__ import main
+
+    study = _text_study(tmp_path / "s", n=1)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(SystemExit) as exit_info:
+            main(["serve", study.folder, "--port", str(busy.getsockname()[1])])
+    assert exit_info.value.code == 1
+    assert "start the server with a different port" in capsys.readouterr().err
+
+
 # ----- analysis ---------------------------------------------------------------------------
 
 
@@ -332,7 +345,7 @@ def test_analyze_writes_the_table_csv_and_plot_from_stored_answers(tmp_path, cap
     assert main(["analyze", study.folder, "--bootstrap", "30"]) == 0
     out = capsys.readouterr().out
     assert "24 rankings (1 skipped) of 6 examples by 5 annotators" in out
-    assert "| 1 | learned |" in out and "Kendall" in out
+    assert "| 1 | learned |" in out and "Kendall" in out and "Mean rank by position" in out
     folder = os.path.join(study.folder, "analysis")
     assert sorted(os.listdir(folder)) == [
         "analysis.md",

@@ -127,6 +127,12 @@ def agreement(answers: Sequence[Answer]) -> tuple[float, int]:
     return (float(np.mean(taus)) if taus else float("nan")), len(taus)
 
 
+def position_ranks(answers: Sequence[Answer]) -> list[float]:
+    """Mean rank given to the explanation shown first, second, ... on screen."""
+    ranks = [[a.ranking[e] for e in a.shown_order] for a in answers if a.status == RANKED]
+    return [float(r) for r in np.mean(ranks, 0)] if ranks else []
+
+
 def _write_plot(path: str, ratings: list[Rating]) -> None:
     import matplotlib
 
@@ -156,6 +162,7 @@ def analyze(study: Study, out: str | None = None, bootstrap: int = 200, seed: in
     ranked = [a for a in answers if a.status == RANKED]
     ratings = rate([a.ranking for a in ranked], study.explainers, bootstrap, seed)
     tau, pairs = agreement(answers)
+    by_position = position_ranks(ranked)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "answers.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -209,6 +216,9 @@ def analyze(study: Study, out: str | None = None, bootstrap: int = 200, seed: in
         "rankings of the same example."
         if pairs
         else "No example was ranked by two annotators (agreement needs overlap).",
+        "Mean rank by position on screen (a check for position bias; the order is shuffled): "
+        + ", ".join(f"{chr(65 + i)} {r:.2f}" for i, r in enumerate(by_position))
+        + ".",
         f"Intervals: {bootstrap} bootstrap resamples of the answers, each played in a random "
         "order (TrueSkill depends on the order of its matches).",
         "",

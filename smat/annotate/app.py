@@ -191,6 +191,7 @@ def serve(folder: str, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serves the study until interrupted (a threaded server: annotators work concurrently)."""
     from werkzeug.serving import make_server
 
+    # A busy port: werkzeug prints the problem and the fix and exits with status 1.
     server = make_server(host, port, create_app(folder), threaded=True)
     print(f"study {folder}: open http://{host}:{server.server_port}/ (Ctrl-C stops)", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):

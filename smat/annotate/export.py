@@ -53,12 +53,12 @@ def _shown(config, value: np.ndarray) -> str:
 
 def export(workdir: str, names: list[str], n: int, out: str, seed: int = 0) -> Study:
     """Writes a study of `n` random student-test examples of the run in `workdir` to `out`."""
+    if n < 1:
+        raise ConfigError(f"--n {n}: export at least one example")
     run = load_teacher_explainer(workdir)
     config = checkpointing.run_config(workdir)
     named = named_explainers(run, names)
     test = data_lib.load(config, tokenizer_file=run.tokenizer_file).splits["student_test"]
-    if n < 1:
-        raise ConfigError(f"--n {n}: export at least one example")
     rows = np.sort(np.random.default_rng(seed).choice(len(test), min(n, len(test)), replace=False))
     batch = data_lib.input_arrays(test.arrays, rows)
     scores = {name: ex.explain(batch) for name, ex in named.items()}
