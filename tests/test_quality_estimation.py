@@ -102,5 +102,17 @@ def test_qe_sweep_regression_teacher_students_and_bad_word_plausibility(tmp_path
     assert rows["smat"]["plausibility_auc"] > rows["random"]["plausibility_auc"] + 0.1
     table = open(os.path.join(root, "report.md")).read()
     assert "Pearson r" in table and "rationale AUC" in table
+    # A human study of the SMAT run: the teacher's score, both sentences in the heatmaps.
+    from smat.annotate import load_study
+    from smat.annotate.__main__ import main as annotate
+
+    study_dir = str(tmp_path / "study")
+    smat_run = os.path.join(root, "cells", "n64", "smat", "seed0")
+    assert annotate(["export", "--workdir", smat_run, "--explainers", "learned,attention_all",
+                     "--n", "2", "--out", study_dir]) == 0  # fmt: skip
+    study = load_study(study_dir)
+    for example in study.examples:
+        float(example.prediction), float(example.gold)
+        assert study.fragment(example, "learned").count('class="t"') > 4
     # A grid field cannot be overridden globally.
     assert sweep.main(args + ["--variant", "smoke", "--set", "beta=1.0"]) == 2
