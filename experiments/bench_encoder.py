@@ -24,7 +24,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bench_meta_step import measure, memory_mb  # one timing method for every benchmark
+from bench_meta_step import emit, measure, memory_mb  # one timing method for every benchmark
 
 from smat.models import Encoder, hf_checkpoint
 
@@ -133,11 +133,7 @@ def main() -> None:
             f"{r['examples_s']:.1f} | {r['memory_mb']:.0f} | {r['hf_over']:.2f} | "
             f"{r['compile_s']:.1f} | {r['diff']:.1e} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    emit("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -268,6 +268,14 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def emit(text: str, out: str | None) -> None:
+    """Prints a benchmark's table and, with `out`, writes it there too."""
+    print(text)
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="tiny,minilm", help=f"of {', '.join(SIZES)}")
@@ -286,11 +294,7 @@ def main() -> None:
         f"{len(devices)} × {devices[0].device_kind} ({jax.default_backend()}), "
         f"{os.cpu_count()} CPU cores, jax {jax.__version__}, {args.repeats} timed steps per row"
     )
-    text = f"{header}\n\n{table(rows)}\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    emit(f"{header}\n\n{table(rows)}\n", args.out)
 
 
 if __name__ == "__main__":
