@@ -226,15 +226,19 @@ def _free_port() -> int:
 
 
 def _serve(folder, port):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smat.annotate", "serve", folder, "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    """`python -m smat.annotate serve` in a subprocess; its request log goes to a file (an
+    undrained pipe would fill up and block the server)."""
+    log = f"{folder}.serve.log"
+    with open(log, "a") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smat.annotate", "serve", folder, "--port", str(port)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     line = proc.stdout.readline()
-    assert f"http://127.0.0.1:{port}/" in line, line
+    assert f"http://127.0.0.1:{port}/" in line, open(log).read()
     return proc
 
 
