@@ -1,7 +1,7 @@
 """Step time of the student and SMAT steps, against the naive method the original code uses.
 
     python experiments/bench_meta_step.py [--sizes tiny,minilm] [--lengths 128] [--batches 16]
-        [--repeats 5] [--out table.md]
+        [--repeats 5] [--seeds 4] [--out table.md]
 
 One process, one run, every row measured side by side on the same random batch and weights:
 
@@ -14,6 +14,10 @@ One process, one run, every row measured side by side on the same random batch a
 - smat (online): `meta.hypergradient=online`, through the update just taken (one gradient fewer);
 - naive: the original's design, rebuilt here: the teacher's forward pass recomputed in every
   step, a separate jit for the student update and for the meta-step, reverse over reverse.
+
+With `--seeds K`, a second table: the default SMAT step of K student seeds in one program
+(vmapped over the seeds, as `python -m smat.main --seeds=...` and `smat.sweep --seeds-together`
+run them) against K separate steps.
 
 Columns: median seconds per step after compilation, examples/s, the compiled program's memory
 (XLA's memory analysis: arguments + outputs + temporaries, the whole step's working set), the
@@ -40,6 +44,7 @@ from smat import config as config_lib
 from smat import explainers, meta, optim, teacher
 from smat.models import EncoderConfig, TextClassifier
 from smat.simulation import Simulation
+from smat.trainers.lockstep import seed_axes
 
 SIZES = {
     "tiny": EncoderConfig(
@@ -253,6 +258,66 @@ def bench(size: str, length: int, batch_size: int, repeats: int) -> list[dict]:
     return out
 
 
+def bench_seeds(size: str, length: int, batch_size: int, k: int, repeats: int) -> dict:
+    """The default SMAT step for one seed, and for k seeds vmapped in one program."""
+    s = build(size, length, batch_size)
+    _, step, _ = next(r for r in rows_for(s) if r[0] == "smat (unroll, default)")
+    _, one, _ = measure(step, s.state, repeats)
+    axes = seed_axes(s.state)
+    stacked = jax.tree.map(
+        lambda a, x: x if a is None else jnp.stack([x] * k),
+        axes,
+        s.state,
+        is_leaf=lambda a: a is None,
+    )
+    stacked = stacked.replace(rng=jax.random.split(s.state.rng, k))  # seeds differ
+    cached = jax.jit(functools.partial(teacher_outputs, s))
+    train = cached(s.teacher_params, s.batch)
+    valid = cached(s.teacher_params, s.valid)
+    stack = functools.partial(jax.tree.map, lambda x: jnp.stack([x] * k))
+    train, valid = stack(train), stack(valid)
+    many = jax.jit(
+        jax.vmap(
+            functools.partial(
+                meta.learnable_step,
+                sim=s.sim,
+                tx=s.tx,
+                meta_tx=s.meta_tx,
+                lr_schedule=s.schedule,
+                interval=1,
+            ),
+            in_axes=(axes, 0, 0),
+            out_axes=(axes, 0),
+        ),
+        donate_argnums=0,
+    )
+    _, together, _ = measure(lambda st: many(st, train, valid)[0], stacked, repeats)
+    print(f"  {size} L{length} B{batch_size} {k} seeds: {together:.3f} s/step", file=sys.stderr)
+    return {
+        "size": size,
+        "length": length,
+        "batch": batch_size,
+        "k": k,
+        "one_s": one,
+        "together_s": together,
+        "gain": k * one / together,
+    }
+
+
+def seeds_table(rows: list[dict]) -> str:
+    lines = [
+        "| size | length | batch | seeds | 1 seed s / step | all seeds s / step (vmap) "
+        "| s / step per seed | throughput × separate runs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['size']} | {r['length']} | {r['batch']} | {r['k']} | {r['one_s']:.3f} | "
+            f"{r['together_s']:.3f} | {r['together_s'] / r['k']:.3f} | {r['gain']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| size | length | batch | step | s / step | examples / s | memory (MB) | × plain "
@@ -282,19 +347,28 @@ def main() -> None:
     parser.add_argument("--lengths", default="128")
     parser.add_argument("--batches", default="16")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per row")
+    parser.add_argument(
+        "--seeds", type=int, default=0, help="also time K seeds in one program (0: skip)"
+    )
     parser.add_argument("--out", help="also write the table (markdown) here")
     args = parser.parse_args()
-    rows = []
+    rows, seed_rows = [], []
     for size in args.sizes.split(","):
         for length in map(int, args.lengths.split(",")):
             for batch in map(int, args.batches.split(",")):
                 rows += bench(size, length, batch, args.repeats)
+                if args.seeds:
+                    seed_rows.append(bench_seeds(size, length, batch, args.seeds, args.repeats))
     devices = jax.devices()
     header = (
         f"{len(devices)} × {devices[0].device_kind} ({jax.default_backend()}), "
         f"{os.cpu_count()} CPU cores, jax {jax.__version__}, {args.repeats} timed steps per row"
     )
-    emit(f"{header}\n\n{table(rows)}\n", args.out)
+    text = f"{header}\n\n{table(rows)}\n"
+    if seed_rows:
+        text += f"\nSMAT step (unroll, default), {args.seeds} seeds in one program:\n\n"
+        text += f"{seeds_table(seed_rows)}\n"
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

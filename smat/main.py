@@ -5,6 +5,8 @@
 
 Builds the trainer named by `config.setup` and trains to the end; run again with the same
 arguments to resume an interrupted run (a finished one says so and exits).
+Seeds together: `--seeds=0,1,2` trains one run per seed (in <workdir>/seed<k>, sharing the
+teacher in <workdir>/teacher) in one compiled program, vmapped over the seeds.
 Multi-process: the same command in every process, plus `--coordinator_address=host:port
 --num_processes=N --process_id=i` (or nothing extra under Slurm / MPI / a TPU pod).
 """
@@ -38,6 +40,12 @@ _COORDINATOR = flags.DEFINE_string(
 )
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", 1, "With --coordinator_address.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", 0, "With --coordinator_address.")
+_SEEDS = flags.DEFINE_list(
+    "seeds",
+    [],
+    "Train these seeds together in one compiled program (vmap over seeds), each run in "
+    "<workdir>/seed<k>, students sharing the teacher in <workdir>/teacher; e.g. --seeds=0,1,2.",
+)
 flags.mark_flags_as_required(["config"])
 
 
@@ -108,6 +116,7 @@ def main(argv: list[str]) -> None:
     from smat import distributed
     from smat.errors import ConfigError
     from smat.trainers import TRAINERS
+    from smat.trainers.lockstep import fit_together
 
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     config = _CONFIG.value
@@ -115,16 +124,38 @@ def main(argv: list[str]) -> None:
         config_flags.get_config_filename(flags.FLAGS["config"])
     )
     try:
-        trainer = TRAINERS.get(config.setup)(config, workdir)
-        summary = trainer.fit()
+        if _SEEDS.value:
+            summaries = fit_together(_seed_trainers(config, workdir, _SEEDS.value))
+        else:
+            summaries = [TRAINERS.get(config.setup)(config, workdir).fit()]
     except KeyError as e:
         sys.exit(f"config error: setup: {e.args[0]}")
     except ConfigError as e:
         sys.exit(f"config error: {e}")
     except FloatingPointError as e:
         sys.exit(f"training error: {e}")
-    if summary["status"] == "interrupted":
-        sys.exit(128 + signal.Signals[summary["signal"]].value)
+    for summary in summaries:
+        if summary["status"] == "interrupted":
+            sys.exit(128 + signal.Signals[summary["signal"]].value)
+
+
+def _seed_trainers(config, workdir: str, seeds: list[str]) -> list:
+    """One trainer per seed, in <workdir>/seed<k>; students share <workdir>/teacher."""
+    from smat.errors import ConfigError
+    from smat.trainers import TRAINERS
+
+    try:
+        values = [int(s) for s in seeds]
+    except ValueError:
+        raise ConfigError(f"--seeds={','.join(seeds)}: give integers, e.g. --seeds=0,1,2") from None
+    trainers = []
+    for seed in values:
+        c = config.copy_and_resolve_references()
+        c.seed = seed
+        if c.setup != "no_teacher" and not c.teacher_workdir:
+            c.teacher_workdir = os.path.join(os.path.abspath(workdir), "teacher")
+        trainers.append(TRAINERS.get(c.setup)(c, os.path.join(workdir, f"seed{seed}")))
+    return trainers
 
 
 def run() -> None:

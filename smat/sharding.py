@@ -51,9 +51,10 @@ def state_shardings(tree, mesh: Mesh, shard_params: bool = False, min_size: int 
     return jax.tree.map(leaf, tree)
 
 
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-    """Leading (batch) axis split over the data axis."""
-    return NamedSharding(mesh, PartitionSpec(DATA))
+def batch_sharding(mesh: Mesh, leading: int = 0) -> NamedSharding:
+    """The batch axis (after `leading` unsplit axes, e.g. one of seeds) split over the data
+    axis."""
+    return NamedSharding(mesh, PartitionSpec(*[None] * leading, DATA))
 
 
 def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:
@@ -65,18 +66,19 @@ def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:
         )
 
 
-def put_batch(batch, mesh: Mesh):
-    """A (nested dict of) global host batch arrays -> arrays sharded over the data axis.
+def put_batch(batch, mesh: Mesh, leading: int = 0):
+    """A (nested dict of) global host batch arrays -> arrays sharded over the data axis
+    (the batch axis comes after `leading` other axes).
 
     Every process builds the same global batch (the order is a function of the step) and
     contributes the rows of its own devices: with the process-major device order of
     `make_mesh`, process i holds the i-th contiguous block.
     """
-    sharding = batch_sharding(mesh)
+    sharding = batch_sharding(mesh, leading)
     n, i = jax.process_count(), jax.process_index()
 
     def put(v: np.ndarray) -> jax.Array:
-        local = np.split(v, n)[i] if n > 1 else v
+        local = np.split(v, n, axis=leading)[i] if n > 1 else v
         return jax.make_array_from_process_local_data(sharding, local, v.shape)
 
     return jax.tree.map(put, batch)

@@ -9,7 +9,8 @@ skips finished cells and resumes interrupted ones (the trainers' own checkpoint/
 that fails is reported and the sweep goes on. `--print-commands` prints one `smat.main` command
 per cell instead (teacher first), for any scheduler (e.g. Slurm array jobs); aggregate the
 results afterwards with `python -m smat.report <root>`. `--only 'n500/smat/*'` runs (or prints)
-a subset of the cells; `--set data.source=/data/mlqe` sets a field in every cell and the teacher.
+a subset of the cells; `--set data.source=/data/mlqe` sets a field in every cell and the teacher;
+`--seeds-together` trains each cell's seeds in one compiled program (vmapped over the seeds).
 """
 
 from __future__ import annotations
@@ -206,44 +207,69 @@ def _flag_value(v: Any) -> str:
     return "None" if v is None else str(v)
 
 
-def run(sweep: Sweep, root: str) -> dict[str, Any]:
-    """Runs every cell (teacher first); returns {"finished", "failed", "interrupted"}."""
+def _groups(cells: list[Cell], root: str, seeds_together: bool) -> list[list[Cell]]:
+    """Cells trained at once: one by one, or (seeds_together) those that differ only in seed."""
+    if not seeds_together:
+        return [[c] for c in cells]
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        key = config_lib.to_dict(cell_config(cell, root))
+        key.pop("seed")
+        groups.setdefault(json.dumps(key, sort_keys=True, default=str), []).append(cell)
+    return list(groups.values())
+
+
+def run(sweep: Sweep, root: str, seeds_together: bool = False) -> dict[str, Any]:
+    """Runs every cell (teacher first); returns {"finished", "failed", "interrupted"}.
+
+    seeds_together: train the cells that differ only in their seed in one compiled program
+    (`smat.trainers.lockstep`), each still in its own workdir.
+    """
     from smat import teacher
     from smat.trainers import TRAINERS
+    from smat.trainers.lockstep import fit_together
 
     first = cell_config(sweep.cells[0], root)
     summary = teacher.ensure_trained(first, teacher_dir(root))
     if summary["status"] != "finished":
         return {"finished": [], "failed": [], "interrupted": "teacher"}
     finished, failed, durations = [], [], []
-    total = len(sweep.cells)
-    for i, cell in enumerate(sweep.cells):
-        workdir = cell_dir(root, cell)
-        if os.path.isfile(os.path.join(workdir, "summary.json")):
-            finished.append(cell.name)
+    total, seen = len(sweep.cells), 0
+    for group in _groups(sweep.cells, root, seeds_together):
+        seen += len(group)
+        todo = [
+            c for c in group if not os.path.isfile(os.path.join(cell_dir(root, c), "summary.json"))
+        ]
+        finished += [c.name for c in group if c not in todo]
+        if not todo:
             continue
-        left = total - i
+        left = total - seen + len(todo)
         eta = f", ETA {_duration(left * sum(durations) / len(durations))}" if durations else ""
+        names = ", ".join(c.name for c in todo)
         print(
-            f"\n[sweep] cell {i + 1}/{total} {cell.name}: {len(finished)} done, "
+            f"\n[sweep] cell {seen - len(todo) + 1}/{total} {names}: {len(finished)} done, "
             f"{len(failed)} failed, {left} left{eta}",
             flush=True,
         )
         start = time.time()
         try:
-            config = cell_config(cell, root)
-            result = TRAINERS.get(config.setup)(config, workdir).fit()
+            trainers = []
+            for cell in todo:
+                config = cell_config(cell, root)
+                trainers.append(TRAINERS.get(config.setup)(config, cell_dir(root, cell)))
+            results = fit_together(trainers) if len(trainers) > 1 else [trainers[0].fit()]
         except KeyboardInterrupt:
-            return {"finished": finished, "failed": failed, "interrupted": cell.name}
+            return {"finished": finished, "failed": failed, "interrupted": names}
         except Exception as e:  # a failed cell must not stop the sweep
-            failed.append({"cell": cell.name, "error": f"{type(e).__name__}: {e}"})
-            print(f"[sweep] cell {cell.name} FAILED: {type(e).__name__}: {e}", flush=True)
+            for cell in todo:
+                failed.append({"cell": cell.name, "error": f"{type(e).__name__}: {e}"})
+            print(f"[sweep] cell {names} FAILED: {type(e).__name__}: {e}", flush=True)
             traceback.print_exc()
             continue
-        if result["status"] != "finished":
-            return {"finished": finished, "failed": failed, "interrupted": cell.name}
-        durations.append(time.time() - start)
-        finished.append(cell.name)
+        if any(r["status"] != "finished" for r in results):
+            return {"finished": finished, "failed": failed, "interrupted": names}
+        durations += [(time.time() - start) / len(todo)] * len(todo)
+        finished += [c.name for c in todo]
     return {"finished": finished, "failed": failed, "interrupted": None}
 
 
@@ -269,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="GLOB",
         help="run only the cells whose name matches (e.g. 'n500/smat/*'; repeat for more)",
+    )
+    parser.add_argument(
+        "--seeds-together",
+        action="store_true",
+        help="train the cells that differ only in their seed in one compiled program (vmap)",
     )
     parser.add_argument(
         "--set",
@@ -300,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(commands(sweep, args.root)))
         return 0
     start = time.time()
-    result = run(sweep, args.root)
+    result = run(sweep, args.root, args.seeds_together)
     done, failed = result["finished"], result["failed"]
     print(
         f"\n[sweep] {len(done)}/{len(sweep.cells)} cells finished, {len(failed)} failed, "

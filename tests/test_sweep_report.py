@@ -147,6 +147,16 @@ def test_print_commands_lists_the_teacher_then_one_command_per_cell(smoke_sweep,
     assert sweep.main([*argv[:-1], "nothing*"]) == 2
 
 
+def test_seeds_together_groups_the_cells_that_differ_only_in_their_seed(tmp_path):
+    cells = sweep.load_sweep(PAPER, "cpu").cells
+    assert [len(g) for g in sweep._groups(cells, str(tmp_path), False)] == [1] * len(cells)
+    groups = sweep._groups(cells, str(tmp_path), True)
+    assert len(groups) == len(cells) // 2 and sum(groups, []) == cells
+    for group in groups:
+        assert [c.labels["seed"] for c in group] == [0, 1]
+        assert len({c.labels["explainer"] for c in group}) == 1
+
+
 def test_bad_sweep_cells_are_refused_before_anything_runs(tmp_path, capsys):
     (tmp_path / "bad.py").write_text(
         "from smat.sweep import Cell, Sweep\n"

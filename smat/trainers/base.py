@@ -181,10 +181,10 @@ class Trainer:
         if jax.process_index() == 0:
             print(f"resuming {self.workdir} from step {step}", flush=True)
 
-    def checkpoint_due(self) -> bool:
-        """Whether `ckpt.every_steps` asks for a checkpoint at the current step."""
+    def checkpoint_due(self, step: int | None = None) -> bool:
+        """Whether `ckpt.every_steps` asks for a checkpoint at `step` (default: the current)."""
         every = self.config.ckpt.every_steps
-        return bool(every) and self.step % every == 0
+        return bool(every) and (self.step if step is None else step) % every == 0
 
     def _log(self, acc, first_step: int) -> None:
         scalars = {f"train/{k}": float(v) for k, v in acc.compute().items()}
@@ -199,8 +199,36 @@ class Trainer:
         for c in self.callbacks:
             c.on_log(self, self.step, scalars)
 
+    def set_train_step(self, step_fn) -> None:
+        """`train_step` = `step_fn(state, batch) -> (state, metrics)` jitted on the mesh, the
+        state donated; `step_fn` itself is kept for `smat.trainers.lockstep` to vmap."""
+        self.step_fn = step_fn
+        state_sh = jax.tree.map(lambda x: x.sharding, self.state)
+        self.train_step = jax.jit(
+            step_fn,
+            in_shardings=(state_sh, sharding.batch_sharding(self.mesh)),
+            out_shardings=(state_sh, sharding.replicated(self.mesh)),
+            donate_argnums=0,
+        )
+
     def fit(self) -> dict[str, Any]:
         """Trains to the end (or early stop / interrupt) and returns the run's summary."""
+        summary = self.begin()
+        if summary is not None:
+            return summary
+        with _StopSignal() as stop, self.mesh:
+            while self.running:
+                batch = sharding.put_batch(self.next_batch(self.step), self.mesh)
+                self.state, metrics = self.train_step(self.state, batch)
+                self.record_step(metrics)
+                if stop.signum is not None:
+                    break
+            return self.end(stop.signum)
+
+    # `fit` in parts, so that `smat.trainers.lockstep` can drive several trainers at once.
+    def begin(self) -> dict[str, Any] | None:
+        """Sets up and restores the latest checkpoint; returns the summary instead when there
+        is nothing to train (a finished run)."""
         os.makedirs(self.workdir, exist_ok=True)
         finished = self._check_workdir()
         if finished is not None:
@@ -216,35 +244,46 @@ class Trainer:
         )
         self._restore()
         self._started = time.time()
-        t = self.config.train
         for c in self.callbacks:
             c.on_train_start(self)
-        acc, acc_start = None, self.step
-        with _StopSignal() as stop, self.mesh:
-            while self.step < self.total_steps and not self.should_stop:
-                batch = sharding.put_batch(self.next_batch(self.step), self.mesh)
-                self.state, metrics = self.train_step(self.state, batch)
-                self.step += 1
-                acc = metrics if acc is None else acc.merge(metrics)
-                last = self.step == self.total_steps
-                eval_due = self.step % t.eval_every_steps == 0 or last
-                # Log (which checks the loss is finite) before any checkpoint of this step can be
-                # written, so a non-finite state never reaches the latest checkpoint.
-                if self.step % t.log_every_steps == 0 or eval_due or self.checkpoint_due():
-                    self._log(acc, acc_start)
-                    acc, acc_start = None, self.step
-                if eval_due:
-                    scalars = self.evaluate()
-                    self.evaluated_at = self.step
-                    for c in self.callbacks:
-                        c.on_eval_end(self, self.step, scalars)
-                for c in self.callbacks:
-                    c.on_step_end(self, self.step)
-                if stop.signum is not None:
-                    break
-            if acc is not None:
-                self._log(acc, acc_start)
-            summary = self._summary(stop.signum)
+        self._acc, self._acc_start = None, self.step
+        return None
+
+    @property
+    def running(self) -> bool:
+        return self.step < self.total_steps and not self.should_stop
+
+    def state_needed(self, step: int) -> bool:
+        """Whether `record_step` reads `self.state` when it brings the run to `step`
+        (evaluation, checkpoints, the end)."""
+        every_eval = self.config.train.eval_every_steps
+        return step % every_eval == 0 or step >= self.total_steps or self.checkpoint_due(step)
+
+    def record_step(self, metrics) -> None:
+        """After a train step (`self.state` updated): metrics, evaluation and callbacks."""
+        self.step += 1
+        t = self.config.train
+        self._acc = metrics if self._acc is None else self._acc.merge(metrics)
+        last = self.step == self.total_steps
+        eval_due = self.step % t.eval_every_steps == 0 or last
+        # Log (which checks the loss is finite) before any checkpoint of this step can be
+        # written, so a non-finite state never reaches the latest checkpoint.
+        if self.step % t.log_every_steps == 0 or eval_due or self.checkpoint_due():
+            self._log(self._acc, self._acc_start)
+            self._acc, self._acc_start = None, self.step
+        if eval_due:
+            scalars = self.evaluate()
+            self.evaluated_at = self.step
+            for c in self.callbacks:
+                c.on_eval_end(self, self.step, scalars)
+        for c in self.callbacks:
+            c.on_step_end(self, self.step)
+
+    def end(self, signum: int | None) -> dict[str, Any]:
+        """Final log, test of the best params (unless interrupted by `signum`), summary."""
+        if self._acc is not None:
+            self._log(self._acc, self._acc_start)
+        summary = self._summary(signum)
         for c in self.callbacks:
             c.on_train_end(self, summary)
         self.checkpointer.close()

@@ -154,22 +154,19 @@ class NoTeacherTrainer(Trainer):
         self.state = self._init_state(tx)
         apply_fn = self.model.apply
         repl = sharding.replicated(self.mesh)
-        state_sh = jax.tree.map(lambda x: x.sharding, self.state)
-        self.train_step = jax.jit(
+        self.set_train_step(
             functools.partial(
                 train_step,
                 apply_fn=apply_fn,
                 tx=tx,
                 lr_schedule=optim.schedule(c.optim, self.total_steps),
                 task=c.task,
-            ),
-            in_shardings=(state_sh, sharding.batch_sharding(self.mesh)),
-            out_shardings=(state_sh, repl),
-            donate_argnums=0,
+            )
         )
+        params_sh = jax.tree.map(lambda x: x.sharding, self.state.params)
         self.eval_step = jax.jit(
             functools.partial(eval_step, apply_fn=apply_fn, task=c.task),
-            in_shardings=(state_sh.params, sharding.batch_sharding(self.mesh)),
+            in_shardings=(params_sh, sharding.batch_sharding(self.mesh)),
             out_shardings=(repl, repl),
         )
 

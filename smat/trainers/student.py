@@ -117,13 +117,13 @@ class StaticTeacherTrainer(Trainer):
             return None
         return os.path.abspath(self.config.teacher_workdir or os.path.join(self.workdir, "teacher"))
 
-    def fit(self) -> dict[str, Any]:
+    def begin(self) -> dict[str, Any] | None:
         # Refuse a conflicting workdir before spending minutes on the teacher.
         if self.given_teacher is None and self._check_workdir() is None:
             summary = teacher.ensure_trained(self.config, self.teacher_workdir)
             if summary["status"] != "finished":
                 return summary  # interrupted while training the teacher: resume both later
-        return super().fit()
+        return super().begin()
 
     # ----- setup ---------------------------------------------------------------------------
     def _teacher_and_splits(self) -> tuple[teacher.Teacher, dict[str, data_lib.ArrayDataset]]:
@@ -195,15 +195,10 @@ class StaticTeacherTrainer(Trainer):
         tx = optim.make(c.optim, self.total_steps)
         meta_tx = optim.make(c.meta.optim, self.total_steps) if self.learnable else None
         self.state = self._init_state(tx, meta_tx, t_out, example)
-        state_sh = jax.tree.map(lambda x: x.sharding, self.state)
+        self.set_train_step(self._step_fn(tx, meta_tx))
+        params_sh = jax.tree.map(lambda x: x.sharding, self.state.params)
         batch_sh = sharding.batch_sharding(self.mesh)
         repl = sharding.replicated(self.mesh)
-        self.train_step = jax.jit(
-            self._step_fn(tx, meta_tx),
-            in_shardings=(state_sh, batch_sh),
-            out_shardings=(state_sh, repl),
-            donate_argnums=0,
-        )
         self._explain_pair = jax.jit(
             lambda params, phi, batch: (
                 self.sim.teacher_explanation(phi, batch),
@@ -212,7 +207,7 @@ class StaticTeacherTrainer(Trainer):
         )
         self.eval_step = jax.jit(
             functools.partial(eval_step, apply_fn=self.model.apply, task=c.task),
-            in_shardings=(state_sh.params, batch_sh),
+            in_shardings=(params_sh, batch_sh),
             out_shardings=(repl, repl),
         )
 
