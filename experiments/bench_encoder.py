@@ -24,7 +24,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bench_meta_step import emit, measure, memory_mb  # one timing method for every benchmark
+from bench_meta_step import emit, markdown, measure, memory_mb  # one method for every bench
 
 from smat.models import Encoder, hf_checkpoint
 
@@ -118,22 +118,20 @@ def main() -> None:
     import transformers
 
     devices = jax.devices()
-    lines = [
+    header = (
         f"all-MiniLM-L6-v2, {len(devices)} × {devices[0].device_kind}, {os.cpu_count()} CPU "
         f"cores, jax {jax.__version__}, transformers {transformers.__version__}, "
-        f"{args.repeats} timed steps per row",
-        "",
-        "| encoder | length | batch | s / step | examples / s | memory (MB) | HF / this "
-        "| compile (s) | max |hidden diff| |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"{args.repeats} timed steps per row"
+    )
+    columns = ["encoder", "length", "batch", "s / step", "examples / s", "memory (MB)"]
+    columns += ["HF / this", "compile (s)", "max |hidden diff|"]
+    body = [
+        [r["encoder"], str(r["length"]), str(r["batch"]), f"{r['step_s']:.3f}"]
+        + [f"{r['examples_s']:.1f}", f"{r['memory_mb']:.0f}", f"{r['hf_over']:.2f}"]
+        + [f"{r['compile_s']:.1f}", f"{r['diff']:.1e}"]
+        for r in rows
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['encoder']} | {r['length']} | {r['batch']} | {r['step_s']:.3f} | "
-            f"{r['examples_s']:.1f} | {r['memory_mb']:.0f} | {r['hf_over']:.2f} | "
-            f"{r['compile_s']:.1f} | {r['diff']:.1e} |"
-        )
-    emit("\n".join(lines) + "\n", args.out)
+    emit(f"{header}\n\n{markdown(columns, body)}\n", args.out)
 
 
 if __name__ == "__main__":

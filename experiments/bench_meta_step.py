@@ -127,11 +127,28 @@ def teacher_outputs(s: Setup, teacher_params, batch):
     return {**batch, "teacher_logits": logits, "teacher_features": features}
 
 
+def cached_batches(s: Setup) -> tuple[dict, dict]:
+    """The train and validation batches with the teacher's outputs, computed once."""
+    cached = jax.jit(functools.partial(teacher_outputs, s))
+    return cached(s.teacher_params, s.batch), cached(s.teacher_params, s.valid)
+
+
+def smat_step(s: Setup, hypergradient: str = "unroll"):
+    """The learnable-teacher step as the trainer builds it (meta-step every step)."""
+    return functools.partial(
+        meta.learnable_step,
+        sim=s.sim,
+        tx=s.tx,
+        meta_tx=s.meta_tx,
+        lr_schedule=s.schedule,
+        interval=1,
+        hypergradient=hypergradient,
+    )
+
+
 def rows_for(s: Setup):
     """(name, step(state) -> state, jitted functions for memory analysis)."""
-    cached = jax.jit(functools.partial(teacher_outputs, s))
-    train = cached(s.teacher_params, s.batch)
-    valid = cached(s.teacher_params, s.valid)
+    train, valid = cached_batches(s)
     plain_sim = dataclasses.replace(s.sim, beta=0.0)
 
     def static_like(sim):
@@ -142,18 +159,7 @@ def rows_for(s: Setup):
         return (lambda st: f(st, train)[0]), [(f, (s.state, train))]
 
     def learnable(hypergradient):
-        f = jax.jit(
-            functools.partial(
-                meta.learnable_step,
-                sim=s.sim,
-                tx=s.tx,
-                meta_tx=s.meta_tx,
-                lr_schedule=s.schedule,
-                interval=1,
-                hypergradient=hypergradient,
-            ),
-            donate_argnums=0,
-        )
+        f = jax.jit(smat_step(s, hypergradient), donate_argnums=0)
         return (lambda st: f(st, train, valid)[0]), [(f, (s.state, train, valid))]
 
     # The original's design: the teacher runs inside every step, and the student update and the
@@ -271,25 +277,10 @@ def bench_seeds(size: str, length: int, batch_size: int, k: int, repeats: int) -
         is_leaf=lambda a: a is None,
     )
     stacked = stacked.replace(rng=jax.random.split(s.state.rng, k))  # seeds differ
-    cached = jax.jit(functools.partial(teacher_outputs, s))
-    train = cached(s.teacher_params, s.batch)
-    valid = cached(s.teacher_params, s.valid)
     stack = functools.partial(jax.tree.map, lambda x: jnp.stack([x] * k))
-    train, valid = stack(train), stack(valid)
+    train, valid = map(stack, cached_batches(s))
     many = jax.jit(
-        jax.vmap(
-            functools.partial(
-                meta.learnable_step,
-                sim=s.sim,
-                tx=s.tx,
-                meta_tx=s.meta_tx,
-                lr_schedule=s.schedule,
-                interval=1,
-            ),
-            in_axes=(axes, 0, 0),
-            out_axes=(axes, 0),
-        ),
-        donate_argnums=0,
+        jax.vmap(smat_step(s), in_axes=(axes, 0, 0), out_axes=(axes, 0)), donate_argnums=0
     )
     _, together, _ = measure(lambda st: many(st, train, valid)[0], stacked, repeats)
     print(f"  {size} L{length} B{batch_size} {k} seeds: {together:.3f} s/step", file=sys.stderr)
@@ -304,33 +295,37 @@ def bench_seeds(size: str, length: int, batch_size: int, k: int, repeats: int) -
     }
 
 
+def markdown(header: list[str], lines: list[list[str]]) -> str:
+    """A markdown table."""
+    rows = [header, ["---"] * len(header), *lines]
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
 def seeds_table(rows: list[dict]) -> str:
-    lines = [
-        "| size | length | batch | seeds | 1 seed s / step | all seeds s / step (vmap) "
-        "| s / step per seed | throughput × separate runs |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['size']} | {r['length']} | {r['batch']} | {r['k']} | {r['one_s']:.3f} | "
-            f"{r['together_s']:.3f} | {r['together_s'] / r['k']:.3f} | {r['gain']:.2f} |"
-        )
-    return "\n".join(lines)
+    header = ["size", "length", "batch", "seeds", "1 seed s / step", "all seeds s / step (vmap)"]
+    header += ["s / step per seed", "throughput × separate runs"]
+    return markdown(
+        header,
+        [
+            [r["size"], str(r["length"]), str(r["batch"]), str(r["k"]), f"{r['one_s']:.3f}"]
+            + [f"{r['together_s']:.3f}", f"{r['together_s'] / r['k']:.3f}", f"{r['gain']:.2f}"]
+            for r in rows
+        ],
+    )
 
 
 def table(rows: list[dict]) -> str:
-    lines = [
-        "| size | length | batch | step | s / step | examples / s | memory (MB) | × plain "
-        "| naive / this | compile (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['size']} | {r['length']} | {r['batch']} | {r['row']} | {r['step_s']:.3f} | "
-            f"{r['examples_s']:.1f} | {r['memory_mb']:.0f} | {r['vs_plain']:.2f} | "
-            f"{r['naive_over']:.2f} | {r['compile_s']:.1f} |"
-        )
-    return "\n".join(lines)
+    header = ["size", "length", "batch", "step", "s / step", "examples / s", "memory (MB)"]
+    header += ["× plain", "naive / this", "compile (s)"]
+    return markdown(
+        header,
+        [
+            [r["size"], str(r["length"]), str(r["batch"]), r["row"], f"{r['step_s']:.3f}"]
+            + [f"{r['examples_s']:.1f}", f"{r['memory_mb']:.0f}", f"{r['vs_plain']:.2f}"]
+            + [f"{r['naive_over']:.2f}", f"{r['compile_s']:.1f}"]
+            for r in rows
+        ],
+    )
 
 
 def emit(text: str, out: str | None) -> None:
