@@ -21,8 +21,10 @@ run them) against K separate steps.
 
 Columns: median seconds per step after compilation, examples/s, the compiled program's memory
 (XLA's memory analysis: arguments + outputs + temporaries, the whole step's working set), the
-ratio to the plain step, and naive / this row. Models are BERT-family encoders with random
-weights of the named size (optimiser and explainer settings: configs/imdb_learnable.py).
+ratio to the plain step, naive / this row, and the step's FLOPs (XLA's cost analysis; the
+achieved GFLOP/s over the device's peak is the model FLOPs utilisation). Models are
+BERT-family encoders with random weights of the named size (optimiser and explainer settings:
+configs/imdb_learnable.py).
 """
 
 from __future__ import annotations
@@ -207,13 +209,15 @@ def rows_for(s: Setup):
     ]
 
 
-def memory_mb(jitted) -> float:
-    """Largest working set (arguments + outputs + temporaries) among a row's programs."""
-    most = 0
+def program_stats(jitted) -> tuple[float, float]:
+    """(memory MB, GFLOP) of a row's programs: the largest working set (arguments + outputs +
+    temporaries) among them, and the sum of XLA's FLOP counts (cost analysis)."""
+    most, flops = 0, 0.0
     for f, args in jitted:
-        m = f.lower(*args).compile().memory_analysis()
+        compiled = f.lower(*args).compile()
+        m = compiled.memory_analysis()
         if m is None:
-            return float("nan")
+            return float("nan"), float("nan")
         most = max(
             most,
             m.argument_size_in_bytes
@@ -221,7 +225,15 @@ def memory_mb(jitted) -> float:
             - m.alias_size_in_bytes
             + m.temp_size_in_bytes,
         )
-    return most / 2**20
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        flops += float((cost or {}).get("flops", float("nan")))
+    return most / 2**20, flops / 1e9
+
+
+def memory_mb(jitted) -> float:
+    """`program_stats`' memory."""
+    return program_stats(jitted)[0]
 
 
 def measure(step, state, repeats: int) -> tuple[float, float, object]:
@@ -252,7 +264,7 @@ def bench(size: str, length: int, batch_size: int, repeats: int) -> list[dict]:
                 "compile_s": first - median,
                 "step_s": median,
                 "examples_s": batch_size / median,
-                "memory_mb": memory_mb(jitted),
+                **dict(zip(("memory_mb", "gflop"), program_stats(jitted), strict=True)),
             }
         )
         print(f"  {size} L{length} B{batch_size} {name}: {median:.3f} s/step", file=sys.stderr)
@@ -261,6 +273,7 @@ def bench(size: str, length: int, batch_size: int, repeats: int) -> list[dict]:
     for r in out:
         r["vs_plain"] = r["step_s"] / plain
         r["naive_over"] = naive / r["step_s"]
+        r["gflop_s"] = r["gflop"] / r["step_s"]
     return out
 
 
@@ -316,13 +329,14 @@ def seeds_table(rows: list[dict]) -> str:
 
 def table(rows: list[dict]) -> str:
     header = ["size", "length", "batch", "step", "s / step", "examples / s", "memory (MB)"]
-    header += ["× plain", "naive / this", "compile (s)"]
+    header += ["× plain", "naive / this", "GFLOP / step", "GFLOP/s", "compile (s)"]
     return markdown(
         header,
         [
             [r["size"], str(r["length"]), str(r["batch"]), r["row"], f"{r['step_s']:.3f}"]
             + [f"{r['examples_s']:.1f}", f"{r['memory_mb']:.0f}", f"{r['vs_plain']:.2f}"]
-            + [f"{r['naive_over']:.2f}", f"{r['compile_s']:.1f}"]
+            + [f"{r['naive_over']:.2f}", f"{r['gflop']:.1f}", f"{r['gflop_s']:.1f}"]
+            + [f"{r['compile_s']:.1f}"]
             for r in rows
         ],
     )
