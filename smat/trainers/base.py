@@ -253,22 +253,22 @@ class Trainer:
     def running(self) -> bool:
         return self.step < self.total_steps and not self.should_stop
 
+    def eval_due(self, step: int) -> bool:
+        return step % self.config.train.eval_every_steps == 0 or step >= self.total_steps
+
     def state_needed(self, step: int) -> bool:
         """Whether `record_step` reads `self.state` when it brings the run to `step`
         (evaluation, checkpoints, the end)."""
-        every_eval = self.config.train.eval_every_steps
-        return step % every_eval == 0 or step >= self.total_steps or self.checkpoint_due(step)
+        return self.eval_due(step) or self.checkpoint_due(step)
 
     def record_step(self, metrics) -> None:
         """After a train step (`self.state` updated): metrics, evaluation and callbacks."""
         self.step += 1
-        t = self.config.train
         self._acc = metrics if self._acc is None else self._acc.merge(metrics)
-        last = self.step == self.total_steps
-        eval_due = self.step % t.eval_every_steps == 0 or last
+        eval_due = self.eval_due(self.step)
         # Log (which checks the loss is finite) before any checkpoint of this step can be
         # written, so a non-finite state never reaches the latest checkpoint.
-        if self.step % t.log_every_steps == 0 or eval_due or self.checkpoint_due():
+        if self.step % self.config.train.log_every_steps == 0 or eval_due or self.checkpoint_due():
             self._log(self._acc, self._acc_start)
             self._acc, self._acc_start = None, self.step
         if eval_due:
