@@ -11,6 +11,7 @@ is ignored), so every run ends as it would have alone.
 from __future__ import annotations
 
 import dataclasses
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,7 +64,17 @@ def fit_together(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     finished are skipped; runs resumed at different steps are trained in groups by step.
     """
     _check_same_but_seed(trainers)
-    summaries: list[dict[str, Any] | None] = [t.begin() for t in trainers]
+    summaries: list[dict[str, Any] | None] = []
+    for t in trainers:
+        summaries.append(t.begin())
+        if summaries[-1] is not None and summaries[-1]["status"] == "interrupted":
+            # Interrupted before training (a student's teacher): stop every run here.
+            interrupted = summaries[-1]
+            signum = signal.Signals[interrupted["signal"]].value
+            summaries = [
+                trainers[i].end(signum) if s is None else s for i, s in enumerate(summaries)
+            ]
+            return summaries + [interrupted] * (len(trainers) - len(summaries))
     by_step: dict[int, list[int]] = {}
     for i, t in enumerate(trainers):
         if summaries[i] is None:
