@@ -211,11 +211,12 @@ def _groups(cells: list[Cell], root: str, seeds_together: bool) -> list[list[Cel
     """Cells trained at once: one by one, or (seeds_together) those that differ only in seed."""
     if not seeds_together:
         return [[c] for c in cells]
+    from smat.trainers.lockstep import config_but_seed
+
     groups: dict[str, list[Cell]] = {}
     for cell in cells:
-        key = config_lib.to_dict(cell_config(cell, root))
-        key.pop("seed")
-        groups.setdefault(json.dumps(key, sort_keys=True, default=str), []).append(cell)
+        key = json.dumps(config_but_seed(cell_config(cell, root)), sort_keys=True, default=str)
+        groups.setdefault(key, []).append(cell)
     return list(groups.values())
 
 
@@ -257,7 +258,7 @@ def run(sweep: Sweep, root: str, seeds_together: bool = False) -> dict[str, Any]
             for cell in todo:
                 config = cell_config(cell, root)
                 trainers.append(TRAINERS.get(config.setup)(config, cell_dir(root, cell)))
-            results = fit_together(trainers) if len(trainers) > 1 else [trainers[0].fit()]
+            results = fit_together(trainers)
         except KeyboardInterrupt:
             return {"finished": finished, "failed": failed, "interrupted": names}
         except Exception as e:  # a failed cell must not stop the sweep

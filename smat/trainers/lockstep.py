@@ -39,17 +39,22 @@ def _is_none(x: Any) -> bool:
     return x is None
 
 
+def config_but_seed(config) -> dict[str, Any]:
+    """The config as a dict without its seed: equal for runs that can be trained together."""
+    out = config_lib.to_dict(config)
+    out.pop("seed")
+    return out
+
+
 def _check_same_but_seed(trainers: Sequence[Trainer]) -> None:
-    first = config_lib.to_dict(trainers[0].config)
-    first.pop("seed")
+    first = config_but_seed(trainers[0].config)
     for t in trainers[1:]:
-        other = config_lib.to_dict(t.config)
-        other.pop("seed")
-        if type(t) is not type(trainers[0]) or config_lib.diff(first, other):
-            changes = "; ".join(config_lib.diff(first, other)) or type(t).__name__
+        changes = config_lib.diff(first, config_but_seed(t.config))
+        if type(t) is not type(trainers[0]) or changes:
             raise ConfigError(
                 f"runs trained together may differ only in their seed; {t.workdir} differs "
-                f"from {trainers[0].workdir} in {changes}: train them separately"
+                f"from {trainers[0].workdir} in {'; '.join(changes) or type(t).__name__}: "
+                "train them separately"
             )
     seeds = [t.config.seed for t in trainers]
     workdirs = [t.workdir for t in trainers]
@@ -61,8 +66,11 @@ def fit_together(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     """`[t.fit() for t in trainers]`, with the training steps of all runs in one program.
 
     The trainers must be of one class with configs that differ only in `seed`. Runs already
-    finished are skipped; runs resumed at different steps are trained in groups by step.
+    finished are skipped; runs resumed at different steps are trained in groups by step. A
+    single run is trained by its own `fit` (no seed axis).
     """
+    if len(trainers) == 1:
+        return [trainers[0].fit()]
     _check_same_but_seed(trainers)
     summaries: list[dict[str, Any] | None] = []
     for t in trainers:
