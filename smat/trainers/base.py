@@ -211,6 +211,18 @@ class Trainer:
             donate_argnums=0,
         )
 
+    def set_eval_step(self, eval_fn) -> None:
+        """`eval_step` = `eval_fn(params, batch) -> (metrics, logits)` jitted on the mesh."""
+        repl = sharding.replicated(self.mesh)
+        self.eval_step = jax.jit(
+            eval_fn,
+            in_shardings=(
+                jax.tree.map(lambda x: x.sharding, self.state.params),
+                sharding.batch_sharding(self.mesh),
+            ),
+            out_shardings=(repl, repl),
+        )
+
     def fit(self) -> dict[str, Any]:
         """Trains to the end (or early stop / interrupt) and returns the run's summary."""
         summary = self.begin()

@@ -153,7 +153,6 @@ class NoTeacherTrainer(Trainer):
         tx = optim.make(c.optim, self.total_steps)
         self.state = self._init_state(tx)
         apply_fn = self.model.apply
-        repl = sharding.replicated(self.mesh)
         self.set_train_step(
             functools.partial(
                 train_step,
@@ -163,12 +162,7 @@ class NoTeacherTrainer(Trainer):
                 task=c.task,
             )
         )
-        params_sh = jax.tree.map(lambda x: x.sharding, self.state.params)
-        self.eval_step = jax.jit(
-            functools.partial(eval_step, apply_fn=apply_fn, task=c.task),
-            in_shardings=(params_sh, sharding.batch_sharding(self.mesh)),
-            out_shardings=(repl, repl),
-        )
+        self.set_eval_step(functools.partial(eval_step, apply_fn=apply_fn, task=c.task))
 
     def _num_outputs(self, num_classes: int) -> int:
         """Model outputs: one per class, or one score; refuses a task that does not fit the

@@ -196,20 +196,13 @@ class StaticTeacherTrainer(Trainer):
         meta_tx = optim.make(c.meta.optim, self.total_steps) if self.learnable else None
         self.state = self._init_state(tx, meta_tx, t_out, example)
         self.set_train_step(self._step_fn(tx, meta_tx))
-        params_sh = jax.tree.map(lambda x: x.sharding, self.state.params)
-        batch_sh = sharding.batch_sharding(self.mesh)
-        repl = sharding.replicated(self.mesh)
         self._explain_pair = jax.jit(
             lambda params, phi, batch: (
                 self.sim.teacher_explanation(phi, batch),
                 self.sim.student_explanation(params, batch),
             )
         )
-        self.eval_step = jax.jit(
-            functools.partial(eval_step, apply_fn=self.model.apply, task=c.task),
-            in_shardings=(params_sh, batch_sh),
-            out_shardings=(repl, repl),
-        )
+        self.set_eval_step(functools.partial(eval_step, apply_fn=self.model.apply, task=c.task))
 
     def _step_fn(self, tx, meta_tx):
         lr = optim.schedule(self.config.optim, self.total_steps)
