@@ -250,24 +250,31 @@ def measure(step, state, repeats: int) -> tuple[float, float, object]:
     return first, statistics.median(times), state
 
 
-def bench(size: str, length: int, batch_size: int, repeats: int) -> list[dict]:
-    s = build(size, length, batch_size)
+def _labels(size: str, s: Setup) -> dict:
+    batch_size, length = s.batch["input_ids"].shape
+    return {"size": size, "length": length, "batch": batch_size}
+
+
+def bench(size: str, s: Setup, repeats: int) -> list[dict]:
+    """Every row's timing, memory and FLOPs for the setup `s` of model size `size`."""
+    labels = _labels(size, s)
     out = []
     for name, step, jitted in rows_for(s):
         first, median, _ = measure(step, s.state, repeats)
         out.append(
             {
-                "size": size,
-                "length": length,
-                "batch": batch_size,
+                **labels,
                 "row": name,
                 "compile_s": first - median,
                 "step_s": median,
-                "examples_s": batch_size / median,
+                "examples_s": labels["batch"] / median,
                 **dict(zip(("memory_mb", "gflop"), program_stats(jitted), strict=True)),
             }
         )
-        print(f"  {size} L{length} B{batch_size} {name}: {median:.3f} s/step", file=sys.stderr)
+        print(
+            f"  {size} L{labels['length']} B{labels['batch']} {name}: {median:.3f} s/step",
+            file=sys.stderr,
+        )
     plain = out[0]["step_s"]
     naive = out[-1]["step_s"]
     for r in out:
@@ -277,11 +284,9 @@ def bench(size: str, length: int, batch_size: int, repeats: int) -> list[dict]:
     return out
 
 
-def bench_seeds(size: str, length: int, batch_size: int, k: int, repeats: int) -> dict:
-    """The default SMAT step for one seed, and for k seeds vmapped in one program."""
-    s = build(size, length, batch_size)
-    _, step, _ = next(r for r in rows_for(s) if r[0] == "smat (unroll, default)")
-    _, one, _ = measure(step, s.state, repeats)
+def bench_seeds(size: str, s: Setup, k: int, repeats: int, one: float) -> dict:
+    """The default SMAT step of k seeds vmapped in one program, against `one`, the seconds per
+    step of one seed (the `bench` row of the same setup)."""
     axes = seed_axes(s.state)
     stacked = jax.tree.map(
         lambda a, x: x if a is None else jnp.stack([x] * k),
@@ -296,11 +301,9 @@ def bench_seeds(size: str, length: int, batch_size: int, k: int, repeats: int) -
         jax.vmap(smat_step(s), in_axes=(axes, 0, 0), out_axes=(axes, 0)), donate_argnums=0
     )
     _, together, _ = measure(lambda st: many(st, train, valid)[0], stacked, repeats)
-    print(f"  {size} L{length} B{batch_size} {k} seeds: {together:.3f} s/step", file=sys.stderr)
+    print(f"  {size} {k} seeds: {together:.3f} s/step", file=sys.stderr)
     return {
-        "size": size,
-        "length": length,
-        "batch": batch_size,
+        **_labels(size, s),
         "k": k,
         "one_s": one,
         "together_s": together,
@@ -365,9 +368,12 @@ def main() -> None:
     for size in args.sizes.split(","):
         for length in map(int, args.lengths.split(",")):
             for batch in map(int, args.batches.split(",")):
-                rows += bench(size, length, batch, args.repeats)
+                s = build(size, length, batch)
+                got = bench(size, s, args.repeats)
+                rows += got
                 if args.seeds:
-                    seed_rows.append(bench_seeds(size, length, batch, args.seeds, args.repeats))
+                    one = next(r["step_s"] for r in got if r["row"] == "smat (unroll, default)")
+                    seed_rows.append(bench_seeds(size, s, args.seeds, args.repeats, one))
     devices = jax.devices()
     header = (
         f"{len(devices)} × {devices[0].device_kind} ({jax.default_backend()}), "
