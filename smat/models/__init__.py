@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
+import jax
 import ml_collections
+import numpy as np
 
 from smat.errors import ConfigError
 from smat.models import hf_checkpoint
@@ -262,5 +264,7 @@ def overlay_pretrained(params: dict[str, Any], built: BuiltModel) -> dict[str, A
         if name not in params:
             raise ConfigError(f"the pretrained weights have {name!r}, which the model lacks")
         hf_checkpoint.check_params({name: sub}, {name: params[name]}, name)
-        out[name] = sub
+        # A host copy: the train state is donated to each step, and a jax array given as
+        # pretrained weights would be deleted with it (the next run from them would fail).
+        out[name] = jax.tree.map(np.array, sub)
     return out
