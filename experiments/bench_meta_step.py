@@ -107,6 +107,7 @@ def build(size: str, length: int, batch_size: int) -> Setup:
         rng=jax.random.key(3),
         phi=phi,
         meta_opt_state=meta_tx.init(phi),
+        last_meta_grad=jax.tree.map(jnp.zeros_like, phi),
     )
     return Setup(
         module,

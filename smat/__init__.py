@@ -1,8 +1,8 @@
 """smat: Scaffold-Maximizing Training (learning explanations that teach) in JAX/Flax.
 
 Public API (see the README's table):
-  train_explainer, train_teacher, load_explainer, load_teacher_explainer, TrainedExplainer,
-  ModelOutput, register_model, register_explainer.
+  train_explainer, student_trainer, train_teacher, load_explainer, load_teacher_explainer,
+  TrainedExplainer, ModelOutput, register_model, register_explainer.
 """
 
 __version__ = "0.1.0"
@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 # Lazy, so `python -m smat.main --help` and config errors do not wait for JAX to import.
 _EXPORTS = {
     "train_explainer": "smat.api",
+    "student_trainer": "smat.api",
     "train_teacher": "smat.api",
     "load_explainer": "smat.explain",
     "load_teacher_explainer": "smat.explain",

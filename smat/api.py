@@ -50,7 +50,7 @@ def _student(student: Any, teacher: models.BuiltModel, config, num_classes: int,
     return _as_built(student, config, num_classes, vocab)
 
 
-def train_explainer(
+def student_trainer(
     teacher: Any,
     teacher_params: Any = None,
     *,
@@ -67,8 +67,9 @@ def train_explainer(
     workdir: str | None = None,
     config: dict[str, Any] | None = None,
     callbacks: list | None = None,
-) -> TrainedExplainer:
-    """Trains a student to simulate `teacher` and (SMAT) the teacher's explainer with it.
+):
+    """The trainer of `train_explainer`, built but not run (`.fit()` trains; `.setup()` alone
+    builds the student, the cached teacher outputs and the jitted step, for inspection).
 
     Args:
       teacher: a flax.linen Module, an nnx Module instance, or the name of a registered model
@@ -100,7 +101,7 @@ def train_explainer(
       callbacks: trainer callbacks replacing the defaults (early stopping, checkpoints,
         TensorBoard, progress bar).
     Returns:
-      The explainer of the best validation-simulability step, with `.summary` of the run.
+      A StaticTeacherTrainer or (SMAT) LearnableTeacherTrainer.
     """
     from smat.trainers import TRAINERS
 
@@ -139,7 +140,7 @@ def train_explainer(
         workdir = tempfile.mkdtemp(prefix="smat_explainer_")
         print(f"workdir: {workdir}")
     c.lock()
-    trainer = TRAINERS.get(c.setup)(
+    return TRAINERS.get(c.setup)(
         c,
         workdir,
         callbacks,
@@ -147,20 +148,30 @@ def train_explainer(
         splits=splits,
         student=s_model,
     )
+
+
+def train_explainer(teacher: Any, teacher_params: Any = None, **kwargs) -> TrainedExplainer:
+    """Trains a student to simulate `teacher` and (SMAT) the teacher's explainer with it.
+
+    Takes the arguments of `student_trainer` (documented there); returns the explainer of the
+    best validation-simulability step, with `.summary` of the run.
+    """
+    from smat.checkpointing import restore_best_of
+
+    trainer = student_trainer(teacher, teacher_params, **kwargs)
     summary = trainer.fit()
     if summary["status"] != "finished":
         raise KeyboardInterrupt(
             f"training was interrupted ({summary.get('signal')}); call again with "
-            f"workdir={os.path.abspath(workdir)!r} to resume"
+            f"workdir={trainer.workdir!r} to resume"
         )
-    from smat.checkpointing import restore_best_of
-
+    frozen = trainer.given_teacher
     return TrainedExplainer(
-        t_model,
-        teacher_params,
-        config_lib.to_dict(c)["teacher_explainer"],
-        learnable,
-        restore_best_of(workdir)["phi"],
+        frozen.model,
+        frozen.params,
+        config_lib.to_dict(trainer.config)["teacher_explainer"],
+        trainer.learnable,
+        restore_best_of(trainer.workdir)["phi"],
         summary=summary,
     )
 

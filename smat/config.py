@@ -139,6 +139,11 @@ def explainer_section(name: str, **overrides) -> ml_collections.ConfigDict:
     e.token_norm = "softmax"  # explanation over tokens: softmax, sparsemax or entmax15
     e.temperature = 0.1  # gradient-family scores are divided by this before the softmax
     e.ig_steps = 32  # integrated gradients: intervals of the trapezoid rule
+    # Teacher explainer of a static_teacher run only: the workdir of a finished SMAT run whose
+    # learned head weights (at its best step) are used, fixed ("": none; smat/transfer.py).
+    # The run must have the same teacher and the same layer/head/query/token_norm. Or a .npy
+    # file of [layers, heads] weights (non-negative, summing to 1): a hand-made fixed mix.
+    e.from_run = ""
     e.update(overrides)
     return e
 
@@ -173,13 +178,32 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     # about 25% faster); or "implicit": implicit differentiation with a Neumann-series
     # inverse-Hessian product (a different estimate).
     c.meta.hypergradient = "unroll"
+    # The update the meta-gradient differentiates through: "student" (the student's own
+    # optimiser and state, the paper's method) or "sgd" (a plain gradient step of
+    # meta.simulated_lr: the meta-gradient then measures how the explanation's pull on the
+    # student lines up with its validation gradient, without Adam's normalisation, whose
+    # derivative is near 0 where the update is sign-like).
+    c.meta.simulated_update = "student"
+    c.meta.simulated_lr = 1e-3
     c.meta.neumann_steps = 5  # implicit: terms K of the series
     c.meta.neumann_alpha = 1e-3  # implicit: step α of the series (needs ‖I - αH‖ < 1)
     c.meta.optim = optim_section(
         learning_rate=5e-4, schedule="constant", weight_decay=0.0, grad_clip=5.0
     )
+    # The meta-step's outer loss is on student-validation batches of this size (0: the
+    # student's train.batch_size). Smaller is cheaper, larger gives a less noisy meta-gradient.
+    c.meta.valid_batch_size = 0
+    # Optimiser of the student's own explainer ψ (its head coefficients, in the student's params):
+    # name "student" trains ψ with the student's optimiser `optim` (one param group, as the
+    # original does); "adamw" or "sgd" gives ψ these settings of its own. With Adam a parameter
+    # moves at most about one learning rate per step, so ψ under a 5e-5 student optimiser stays
+    # uniform (and weight decay pulls its logits back to uniform).
+    c.explainer_optim = optim_section(
+        name="student", learning_rate=1e-2, schedule="constant", weight_decay=0.0, grad_clip=0.0
+    )
     # Adam's eps_root > 0: the learnable teacher differentiates through the student's update.
     c.optim.eps_root = 1e-12
+    c.explainer_optim.eps_root = 1e-12
     c.train.monitor = "val/simulability"
     return c
 
@@ -285,6 +309,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"num_examples={c.num_examples} must be > 0 (a count, or a fraction < 1)")
     if c.beta < 0:
         raise ConfigError(f"beta={c.beta} must be >= 0")
+    _validate_student_sections(c, ConfigError)
     if c.setup == "learnable_teacher":
         if c.beta == 0 or c.teacher_explainer.name != "attention":
             raise ConfigError(
@@ -296,14 +321,21 @@ def validate(c: ml_collections.ConfigDict) -> None:
                 f"meta.hypergradient={c.meta.hypergradient!r}; choose forward, unroll, online or "
                 "implicit"
             )
+        if c.meta.simulated_update not in ("student", "sgd"):
+            raise ConfigError(
+                f"meta.simulated_update={c.meta.simulated_update!r}; choose student or sgd"
+            )
+        if c.meta.simulated_update == "sgd" and not c.meta.simulated_lr > 0:
+            raise ConfigError(f"meta.simulated_lr={c.meta.simulated_lr} must be > 0")
         if c.meta.interval < 1:
             raise ConfigError(f"meta.interval={c.meta.interval} must be >= 1")
-        if c.optim.name == "adamw" and c.optim.eps_root <= 0:
-            raise ConfigError(
-                "learnable_teacher differentiates through the student's AdamW update, which "
-                "needs optim.eps_root > 0 (e.g. --config.optim.eps_root=1e-12; with 0 the "
-                "meta-gradient is NaN wherever Adam's second moment is 0)"
-            )
+        for name in ("optim", "explainer_optim"):
+            if c[name].name == "adamw" and c[name].eps_root <= 0:
+                raise ConfigError(
+                    f"learnable_teacher differentiates through the student's AdamW update, which "
+                    f"needs {name}.eps_root > 0 (e.g. --config.{name}.eps_root=1e-12; with 0 the "
+                    "meta-gradient is NaN wherever Adam's second moment is 0)"
+                )
     if (
         c.beta > 0
         and c.teacher_explainer.name != "none"
@@ -312,6 +344,32 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"student_explainer.name={c.student_explainer.name!r}: the student's explainer must "
             "be 'attention' (it is trained with the student)"
+        )
+
+
+def _validate_student_sections(c: ml_collections.ConfigDict, error: type[Exception]) -> None:
+    """The student-only sections: ψ's optimiser, the meta-step's validation batch."""
+    e = c.explainer_optim
+    if e.name not in ("student", "adamw", "sgd"):
+        raise error(f"explainer_optim.name={e.name!r}; choose student, adamw or sgd")
+    if e.name != "student":
+        if e.schedule not in _CHOICES["optim.schedule"]:
+            raise error(
+                f"explainer_optim.schedule={e.schedule!r}; choose one of "
+                f"{', '.join(_CHOICES['optim.schedule'])}"
+            )
+        if not e.learning_rate > 0:
+            raise error(f"explainer_optim.learning_rate={e.learning_rate!r} must be > 0")
+    if c.meta.valid_batch_size < 0:
+        raise error(f"meta.valid_batch_size={c.meta.valid_batch_size} must be >= 0")
+    if c.student_explainer.from_run:
+        raise error("student_explainer.from_run is not used: set teacher_explainer.from_run")
+    if c.teacher_explainer.from_run and (
+        c.setup != "static_teacher" or c.teacher_explainer.name != "attention" or c.beta == 0
+    ):
+        raise error(
+            "teacher_explainer.from_run reuses a SMAT run's attention explainer, fixed: it needs "
+            "setup=static_teacher, teacher_explainer.name='attention' and beta > 0"
         )
 
 

@@ -265,9 +265,12 @@ def load_teacher_explainer(workdir: str) -> TrainedExplainer:
     if config["teacher_explainer"]["name"] == "none" or config["beta"] == 0:
         raise ConfigError(f"{workdir!r} was trained without a teacher explainer")
     summary_path = os.path.join(workdir, "summary.json")
+    explainer = dict(config["teacher_explainer"])
+    if explainer.get("from_run"):  # fixed weights, used as they are (smat.transfer)
+        explainer["head_norm"] = "none"
     return teacher_explainer(
         config["teacher_workdir"] or os.path.join(workdir, "teacher"),
-        config["teacher_explainer"],
+        explainer,
         config["setup"] == "learnable_teacher",
         checkpointing.restore_best_of(workdir)["phi"],
         summary=checkpointing.read_json(summary_path) if os.path.isfile(summary_path) else None,

@@ -39,7 +39,9 @@ from smat.simulation import Simulation
 @flax.struct.dataclass
 class StudentState:
     """params = {"model": θ, "explainer": ψ}; phi = teacher explainer params φ (frozen when
-    static); meta_opt_state = the meta optimizer's state (optax.EmptyState when static)."""
+    static); meta_opt_state = the meta optimizer's state (optax.EmptyState when static);
+    last_meta_grad = the previous meta-gradient (zeros before the first; a placeholder scalar
+    when static), for the cosine between successive meta-gradients."""
 
     step: jax.Array
     params: Any
@@ -47,6 +49,7 @@ class StudentState:
     rng: jax.Array
     phi: Any
     meta_opt_state: Any
+    last_meta_grad: Any
 
 
 _STUDENT_METRICS = {
@@ -56,13 +59,32 @@ _STUDENT_METRICS = {
     "simulability": clu_metrics.Average.from_output("simulability"),
     "grad_norm": clu_metrics.Average.from_output("grad_norm"),
     "learning_rate": clu_metrics.LastValue.from_output("learning_rate"),
+    # Total-variation distance of the student explainer's head weights ψ from uniform.
+    "psi_distance": clu_metrics.LastValue.from_output("psi_distance"),
 }
 StudentMetrics = clu_metrics.Collection.create(**_STUDENT_METRICS)
 LearnableMetrics = clu_metrics.Collection.create(
     **_STUDENT_METRICS,
     meta_loss=clu_metrics.Average.from_output("meta_loss"),
     meta_grad_norm=clu_metrics.Average.from_output("meta_grad_norm"),
+    # Cosine between successive meta-gradients: near 0 the meta-signal is noise.
+    meta_grad_cosine=clu_metrics.Average.from_output("meta_grad_cosine"),
+    phi_distance=clu_metrics.LastValue.from_output("phi_distance"),
+    phi_nonzero_heads=clu_metrics.LastValue.from_output("phi_nonzero_heads"),
 )
+
+
+def distance_from_uniform(weights: jax.Array) -> jax.Array:
+    """Total-variation distance of mixing weights (summing to 1) from uniform: 0 = uniform,
+    1 - 1/n = all weight on one of n heads."""
+    w = weights.reshape(-1)
+    return 0.5 * jnp.sum(jnp.abs(w - 1.0 / w.shape[0]))
+
+
+def _psi_distance(sim: Simulation, params) -> jax.Array:
+    if sim.student_explainer is None or "explainer" not in params:
+        return jnp.zeros(())
+    return distance_from_uniform(sim.student_explainer.head_weights(params["explainer"]))
 
 
 def student_update(sim: Simulation, tx, params, opt_state, phi, batch, rng):
@@ -175,7 +197,9 @@ def static_step(state: StudentState, batch, *, sim: Simulation, tx, lr_schedule)
     params, opt_state, out = student_update(
         sim, tx, state.params, state.opt_state, state.phi, batch, rng
     )
-    metrics = StudentMetrics.single_from_model_output(learning_rate=lr_schedule(state.step), **out)
+    metrics = StudentMetrics.single_from_model_output(
+        learning_rate=lr_schedule(state.step), psi_distance=_psi_distance(sim, params), **out
+    )
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
@@ -192,22 +216,33 @@ def learnable_step(
     hypergradient: str = "unroll",
     neumann_steps: int = 5,
     neumann_alpha: float = 1e-3,
+    simulated_tx=None,
 ):
-    """The student step fused with the meta-step (every `interval` steps) in one function."""
+    """The student step fused with the meta-step (every `interval` steps) in one function.
+
+    simulated_tx: the optimiser of the update the meta-gradient differentiates through (a
+    stateless one such as `optax.sgd(lr)`); None: the student's own `tx` and its state.
+    """
     inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
     explanation, explanation_vjp = jax.vjp(lambda f: sim.teacher_explanation(f, batch), state.phi)
     params, opt_state, out, student_grads = _update_given_explanation(
         sim, tx, state.params, state.opt_state, explanation, batch, inner_rng
     )
 
-    def meta(phi, meta_opt_state):
+    def simulated(params, opt_state):
+        if simulated_tx is None:
+            return tx, opt_state
+        return simulated_tx, simulated_tx.init(params)
+
+    def meta(phi, meta_opt_state, last):
         if hypergradient == "online":
             # Through the update just taken (θ₀ → θ₁), reusing its gradient.
+            sim_tx, sim_state = simulated(state.params, state.opt_state)
             loss, d_explanation = _through_update(
                 sim,
-                tx,
+                sim_tx,
                 state.params,
-                state.opt_state,
+                sim_state,
                 student_grads,
                 explanation,
                 batch,
@@ -215,40 +250,59 @@ def learnable_step(
                 inner_rng,
             )
             grads_phi = explanation_vjp(d_explanation)[0]
-            return _meta_update(phi, meta_opt_state, loss, grads_phi)
+            return _meta_update(phi, meta_opt_state, last, loss, grads_phi)
         if hypergradient == "implicit":
             loss, grads = implicit_meta_gradient(
                 sim, params, phi, batch, valid_batch, simulated_rng, neumann_steps, neumann_alpha
             )
         else:
             unrolled = forward_meta_gradient if hypergradient == "forward" else meta_gradient
+            sim_tx, sim_state = simulated(params, opt_state)
             loss, grads = unrolled(
-                sim, tx, params, opt_state, phi, batch, valid_batch, simulated_rng
+                sim, sim_tx, params, sim_state, phi, batch, valid_batch, simulated_rng
             )
-        return _meta_update(phi, meta_opt_state, loss, grads)
+        return _meta_update(phi, meta_opt_state, last, loss, grads)
 
-    def _meta_update(phi, meta_opt_state, loss, grads):
+    def _meta_update(phi, meta_opt_state, last, loss, grads):
         updates, meta_opt_state = meta_tx.update(grads, meta_opt_state, phi)
-        return optax.apply_updates(phi, updates), meta_opt_state, loss, optax.global_norm(grads)
+        norm, last_norm = optax.global_norm(grads), optax.global_norm(last)
+        cosine = optax.tree_utils.tree_vdot(grads, last) / jnp.maximum(norm * last_norm, 1e-30)
+        stats = (loss, norm, cosine, last_norm > 0)
+        return optax.apply_updates(phi, updates), meta_opt_state, grads, stats
 
-    def skip(phi, meta_opt_state):
-        return phi, meta_opt_state, jnp.zeros(()), jnp.zeros(())
+    def skip(phi, meta_opt_state, last):
+        zero = jnp.zeros(())
+        return phi, meta_opt_state, last, (zero, zero, zero, jnp.zeros((), bool))
 
     is_meta = state.step % interval == 0
-    phi, meta_opt_state, meta_loss, meta_grad_norm = jax.lax.cond(
-        is_meta, meta, skip, state.phi, state.meta_opt_state
+    phi, meta_opt_state, last_meta_grad, stats = jax.lax.cond(
+        is_meta,
+        meta,
+        skip,
+        state.phi,
+        state.meta_opt_state,
+        state.last_meta_grad,
     )
+    meta_loss, meta_grad_norm, cosine, has_previous = stats
+    weights = sim.teacher_explainer.head_weights(phi)
     metrics = LearnableMetrics.single_from_model_output(
         learning_rate=lr_schedule(state.step),
         meta_loss=meta_loss,
         meta_grad_norm=meta_grad_norm,
+        meta_grad_cosine=cosine,
+        phi_distance=distance_from_uniform(weights),
+        phi_nonzero_heads=jnp.sum(weights > 0).astype(jnp.float32),
+        psi_distance=_psi_distance(sim, params),
         **out,
     )
-    # Meta metrics average over the steps that took a meta-step only.
+    # Meta metrics average over the steps that took a meta-step only (the cosine: over those
+    # with a previous meta-gradient).
     count = is_meta.astype(jnp.int32)
+    pairs = (is_meta & has_previous).astype(jnp.int32)
     metrics = metrics.replace(
         meta_loss=clu_metrics.Average(total=meta_loss * count, count=count),
         meta_grad_norm=clu_metrics.Average(total=meta_grad_norm * count, count=count),
+        meta_grad_cosine=clu_metrics.Average(total=cosine * pairs, count=pairs),
     )
     new_state = state.replace(
         step=state.step + 1,
@@ -256,5 +310,6 @@ def learnable_step(
         opt_state=opt_state,
         phi=phi,
         meta_opt_state=meta_opt_state,
+        last_meta_grad=last_meta_grad,
     )
     return new_state, metrics

@@ -54,3 +54,15 @@ def make(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTran
     if cfg.grad_clip > 0:
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
     return tx
+
+
+def for_student(c: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+    """The student's optimiser over its params {"model": θ, "explainer": ψ}: `c.optim` for
+    both, or (`c.explainer_optim.name` != "student") `c.explainer_optim` for ψ."""
+    tx = make(c.optim, total_steps)
+    if c.explainer_optim.name == "student":
+        return tx
+    return optax.multi_transform(
+        {"model": tx, "explainer": make(c.explainer_optim, total_steps)},
+        {"model": "model", "explainer": "explainer"},
+    )

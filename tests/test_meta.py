@@ -198,14 +198,7 @@ def test_implicit_meta_gradient_on_the_student_problem():
 def test_online_meta_step_differentiates_the_update_just_taken(optimizer):
     with jax.enable_x64(True):
         sim, tx, params, opt_state, phi, train, valid = _problem(5.0, optimizer)
-        state = meta.StudentState(
-            step=jnp.asarray(4),
-            params=params,
-            opt_state=opt_state,
-            rng=jax.random.key(11),
-            phi=phi,
-            meta_opt_state=optax.sgd(1.0).init(phi),
-        )
+        state = _state(params, opt_state, phi)
         new_state, _ = jax.jit(
             lambda s: meta.learnable_step(
                 s,
@@ -232,3 +225,57 @@ def test_online_meta_step_differentiates_the_update_just_taken(optimizer):
         new_state.params,
         plain,
     )
+
+
+def _state(params, opt_state, phi, step=4):
+    return meta.StudentState(
+        step=jnp.asarray(step),
+        params=params,
+        opt_state=opt_state,
+        rng=jax.random.key(11),
+        phi=phi,
+        meta_opt_state=optax.sgd(1.0).init(phi),
+        last_meta_grad=jax.tree.map(jnp.zeros_like, phi),
+    )
+
+
+def test_meta_step_through_a_simulated_sgd_step_of_an_adam_student():
+    """simulated_tx: the student updates with Adam, the meta-gradient goes through SGD."""
+    with jax.enable_x64(True):
+        sim, tx, params, opt_state, phi, train, valid = _problem(5.0, "adamw")
+        state = _state(params, opt_state, phi)
+        step = lambda s: meta.learnable_step(  # noqa: E731
+            s,
+            train,
+            valid,
+            sim=sim,
+            tx=tx,
+            meta_tx=optax.sgd(1.0),
+            lr_schedule=lambda step: 0.0,
+            interval=1,
+            simulated_tx=optax.sgd(0.5),
+        )
+        new_state, metrics = jax.jit(step)(state)
+        inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
+        plain, _, _ = meta.student_update(sim, tx, params, opt_state, phi, train, inner_rng)
+        sgd = optax.sgd(0.5)
+        _, expected = meta.meta_gradient(
+            sim, sgd, plain, sgd.init(plain), phi, train, valid, simulated_rng
+        )
+        # The next step compares its meta-gradient with this one.
+        again, metrics2 = jax.jit(step)(new_state)
+    got = np.asarray(phi["head_logits"] - new_state.phi["head_logits"])
+    np.testing.assert_allclose(got, np.asarray(expected["head_logits"]), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(new_state.last_meta_grad["head_logits"], expected["head_logits"])
+    assert int(metrics.meta_grad_cosine.count) == 0  # no previous meta-gradient yet
+    first = np.asarray(expected["head_logits"]).ravel()
+    second = np.asarray(again.last_meta_grad["head_logits"]).ravel()
+    cosine = first @ second / np.linalg.norm(first) / np.linalg.norm(second)
+    assert int(metrics2.meta_grad_cosine.count) == 1
+    np.testing.assert_allclose(float(metrics2.meta_grad_cosine.compute()), cosine, rtol=1e-6)
+
+
+def test_distance_from_uniform():
+    assert float(meta.distance_from_uniform(jnp.full((2, 3), 1 / 6))) == pytest.approx(0.0)
+    one_hot = jnp.zeros((2, 3)).at[1, 2].set(1.0)
+    assert float(meta.distance_from_uniform(one_hot)) == pytest.approx(5 / 6)

@@ -107,6 +107,86 @@ def test_static_students(smat_run, tmp_path, cache_dir, name, beta):
     assert (max(kl) > 0) == (name != "none")
 
 
+def test_smat_reports_how_far_the_explainers_moved(smat_run):
+    _, workdir, summary = smat_run
+    assert summary["meta/steps"] == 12  # a meta-step every step
+    assert 0 < summary["phi/distance_from_uniform"] < 1
+    assert summary["phi/nonzero_heads"] <= 12 and summary["phi/max_coefficient_change"] > 0
+    assert "psi/distance_from_uniform" in summary
+    with np.load(os.path.join(workdir, "explainer_trajectory.npz")) as z:
+        assert z["step"].tolist() == [4, 8, 12]
+        assert z["teacher"].shape == (3, 1, 12) and z["student"].shape == (3, 1, 12)
+        np.testing.assert_allclose(z["teacher"].sum(axis=(1, 2)), 1, atol=1e-5)
+    events = EventAccumulator(workdir)
+    events.Reload()
+    assert "teacher_explainer/trajectory" in events.Tags()["images"]
+    cosines = [e.value for e in events.Scalars("train/meta_grad_cosine")]
+    assert cosines and all(-1 <= c <= 1 for c in cosines)
+    assert {"train/phi_distance", "train/psi_distance"} <= set(events.Tags()["scalars"])
+
+
+def test_student_explainer_gets_its_own_optimiser(smat_run, tmp_path, cache_dir):
+    _, ref_dir, _ = smat_run
+    moved = {}
+    for name in ("student", "adamw"):
+        c = _config("imdb_static", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"))
+        c.explainer_optim.name = name
+        c.explainer_optim.learning_rate = 0.05
+        summary = StaticTeacherTrainer(c, str(tmp_path / name)).fit()
+        moved[name] = summary["psi/max_coefficient_change"]
+    # Adam moves a parameter about one learning rate per step: 12 steps of 0.05 against the
+    # student's 1e-3.
+    assert moved["student"] < 12 * 1e-3 + 1e-6 < 0.05 < moved["adamw"]
+
+
+def test_transfer_trains_a_fresh_student_with_a_learned_explainer(smat_run, tmp_path, cache_dir):
+    _, ref_dir, _ = smat_run
+    teacher = os.path.join(ref_dir, "teacher")
+    c = _config("imdb_static", cache_dir, teacher_workdir=teacher, seed=3)
+    c.teacher_explainer.from_run = ref_dir
+    summary = StaticTeacherTrainer(c, str(tmp_path)).fit()
+    assert summary["status"] == "finished"
+    np.testing.assert_array_equal(
+        np.load(os.path.join(str(tmp_path), "teacher_head_weights.npy")),
+        np.load(os.path.join(ref_dir, "teacher_head_weights.npy")),
+    )
+    # The frozen explainer gives the SMAT run's explanations.
+    batch = {
+        "input_ids": np.array([[101, 2307, 3185, 102, 0, 0]]),
+        "attention_mask": np.array([[1, 1, 1, 1, 0, 0]]),
+    }
+    np.testing.assert_allclose(
+        smat.load_teacher_explainer(str(tmp_path)).explain(batch),
+        smat.load_teacher_explainer(ref_dir).explain(batch),
+        atol=1e-6,
+    )
+
+
+def test_transfer_errors(smat_run, tmp_path, cache_dir):
+    _, ref_dir, _ = smat_run
+    teacher = os.path.join(ref_dir, "teacher")
+
+    def fails(match, setup="static_teacher", **explainer):
+        c = _config("imdb_static", cache_dir, teacher_workdir=teacher, setup=setup)
+        for k, v in explainer.items():
+            c.teacher_explainer[k] = v
+        with pytest.raises(ConfigError, match=match):
+            StaticTeacherTrainer(c, str(tmp_path / "run")).fit()
+        assert not os.path.exists(tmp_path / "run" / "checkpoints")  # no work was spent
+
+    fails("no such folder", from_run=str(tmp_path / "missing"))
+    fails("not a SMAT run", from_run=teacher)
+    fails("the run's explainer differs", from_run=ref_dir, layer=0)
+    fails("needs setup=static_teacher", setup="learnable_teacher", from_run=ref_dir)
+    np.save(tmp_path / "bad_sum.npy", np.ones((1, 12), np.float32))
+    fails("summing to 1", from_run=str(tmp_path / "bad_sum.npy"))
+    np.save(tmp_path / "two_layers.npy", np.full((2, 12), 1 / 24, np.float32))
+    fails(
+        "mixes 2 layers x 12 heads, this teacher has 1 x 12",
+        from_run=str(tmp_path / "two_layers.npy"),
+    )
+
+
 def test_student_data_must_match_the_teacher(smat_run, tmp_path, cache_dir):
     _, ref_dir, _ = smat_run
     c = _config("imdb_static", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"))

@@ -33,6 +33,7 @@ from smat import (
     sharding,
     tasks,
     teacher,
+    transfer,
 )
 from smat import data as data_lib
 from smat.errors import ConfigError
@@ -110,6 +111,7 @@ class StaticTeacherTrainer(Trainer):
         if (teacher is None) != (splits is None):
             raise ValueError("pass both teacher and splits (the Python API), or neither")
         self.given_teacher, self.given_splits, self.given_student = teacher, splits, student
+        self.transferred: np.ndarray | None = None  # teacher_explainer.from_run's weights
 
     @property
     def teacher_workdir(self) -> str | None:
@@ -118,7 +120,13 @@ class StaticTeacherTrainer(Trainer):
         return os.path.abspath(self.config.teacher_workdir or os.path.join(self.workdir, "teacher"))
 
     def begin(self) -> dict[str, Any] | None:
-        # Refuse a conflicting workdir before spending minutes on the teacher.
+        # Refuse a conflicting workdir or a bad transfer run before spending minutes on the
+        # teacher.
+        self.transferred = (
+            transfer.load_weights(self.config, self.teacher_workdir)
+            if self.config.teacher_explainer.from_run
+            else None
+        )
         if self.given_teacher is None and self._check_workdir() is None:
             summary = teacher.ensure_trained(self.config, self.teacher_workdir)
             if summary["status"] != "finished":
@@ -147,8 +155,12 @@ class StaticTeacherTrainer(Trainer):
             raise ConfigError(
                 f"num_examples={n} is smaller than train.batch_size={c.train.batch_size}"
             )
+        explainer_cfg = c.teacher_explainer
+        if self.transferred is not None:  # the run's weights, used as they are
+            explainer_cfg = explainer_cfg.copy_and_resolve_references()
+            explainer_cfg.head_norm = "none"
         self.teacher_explainer = (
-            explainers.build(c.teacher_explainer, learnable=self.learnable) if c.beta > 0 else None
+            explainers.build(explainer_cfg, learnable=self.learnable) if c.beta > 0 else None
         )
         self.student_explainer = (
             explainers.build(c.student_explainer, learnable=True)
@@ -192,7 +204,7 @@ class StaticTeacherTrainer(Trainer):
         self.sim = Simulation(
             self.model.apply, self.teacher_explainer, self.student_explainer, c.beta, c.task
         )
-        tx = optim.make(c.optim, self.total_steps)
+        tx = optim.for_student(c, self.total_steps)
         meta_tx = optim.make(c.meta.optim, self.total_steps) if self.learnable else None
         self.state = self._init_state(tx, meta_tx, t_out, example)
         self.set_train_step(self._step_fn(tx, meta_tx))
@@ -228,6 +240,10 @@ class StaticTeacherTrainer(Trainer):
             "explainer": self._explainer_params(self.student_explainer, student_out),
         }
         phi = self._explainer_params(self.teacher_explainer, teacher_out)
+        if self.transferred is not None:
+            shape = phi["head_logits"].shape
+            transfer.check_shape(self.transferred, shape, c.teacher_explainer.from_run)
+            phi = {"head_logits": jnp.asarray(self.transferred)}
         repl = sharding.replicated(self.mesh)
         state = meta.StudentState(
             step=jnp.zeros((), jnp.int32),
@@ -236,6 +252,9 @@ class StaticTeacherTrainer(Trainer):
             rng=train_rng,
             phi=phi,
             meta_opt_state=meta_tx.init(phi) if meta_tx else optax.EmptyState(),
+            last_meta_grad=(
+                jax.tree.map(jnp.zeros_like, phi) if meta_tx else {"none": jnp.zeros(())}
+            ),
         )
         return jax.device_put(
             state, sharding.state_shardings(state, self.mesh, self.config.mesh.shard_params)
@@ -266,11 +285,56 @@ class StaticTeacherTrainer(Trainer):
             return None
         return np.asarray(self.teacher_explainer.head_weights(phi))
 
+    def student_head_weights(self, params) -> np.ndarray | None:
+        """The student explainer's (ψ) normalised [layers, heads] weights."""
+        if self.student_explainer is None:
+            return None
+        return np.asarray(self.student_explainer.head_weights(params["explainer"]))
+
+    def explainer_weights(self) -> dict[str, np.ndarray | None]:
+        """Current head weights of the learned teacher explainer φ and the student's ψ."""
+        return {
+            "teacher": self.head_weights(self.state.phi) if self.learnable else None,
+            "student": self.student_head_weights(self.state.params),
+        }
+
+    def default_callbacks(self) -> list[cb.Callback]:
+        # Before MetricLogger, so that the trajectory image includes this evaluation.
+        return [cb.ExplainerTrajectory(), *super().default_callbacks()]
+
+    def _trajectory(self) -> cb.ExplainerTrajectory | None:
+        return next((c for c in self.callbacks if isinstance(c, cb.ExplainerTrajectory)), None)
+
+    def explainer_movement(self, best) -> dict[str, Any]:
+        """How far φ (SMAT) and ψ moved from their uniform start, at the best step: total-
+        variation distance of the head weights from uniform, heads with weight > 0, largest
+        change of a head coefficient, and the meta-steps taken in the whole run."""
+        out: dict[str, Any] = {}
+        pairs = (("psi", self.student_explainer, best["params"].get("explainer")),)
+        if self.learnable:
+            pairs = (("phi", self.teacher_explainer, best["phi"]), *pairs)
+            out["meta/steps"] = math.ceil(self.step / self.config.meta.interval)
+        for name, explainer, params in pairs:
+            if explainer is None or not isinstance(explainer, explainers.AttentionExplainer):
+                continue
+            w = explainer.head_weights(params)
+            start = explainer.init(*w.shape)["head_logits"]
+            out[f"{name}/distance_from_uniform"] = float(meta.distance_from_uniform(w))
+            out[f"{name}/nonzero_heads"] = int(np.sum(np.asarray(w) > 0))
+            out[f"{name}/max_coefficient_change"] = float(
+                np.abs(np.asarray(params["head_logits"]) - np.asarray(start)).max()
+            )
+        return out
+
     def eval_images(self) -> dict[str, np.ndarray]:
         images = {}
         w = self.head_weights(self.state.phi) if self.learnable else None
         if w is not None:
             images["teacher_explainer/head_weights"] = w / max(float(w.max()), 1e-12)
+        trajectory = self._trajectory()
+        if self.learnable and trajectory is not None:
+            # Rows: evaluations in order; columns: heads (layer-major).
+            images["teacher_explainer/trajectory"] = trajectory.image("teacher")
         if self.sim.explains and "pixels" in self.train_set.arrays:
             # Four fixed training images: image | teacher explanation | student explanation.
             batch = self.train_set.take(np.arange(4)).arrays
@@ -301,6 +365,7 @@ class StaticTeacherTrainer(Trainer):
         summary["num_examples"] = len(self.train_set)
         if self.teacher_workdir is not None:
             summary["teacher_workdir"] = self.teacher_workdir
+        summary.update(self.explainer_movement(best))
         weights = self.head_weights(best["phi"])
         if jax.process_index() == 0:
             np.savez(
@@ -331,7 +396,14 @@ class LearnableTeacherTrainer(StaticTeacherTrainer):
         super().setup()
         c = self.config
         # The outer loss draws its batches from the student-validation split.
-        self.valid_batches = data_lib.TrainBatches(self.valid_set, c.train.batch_size, c.seed + 1)
+        size = c.meta.valid_batch_size or c.train.batch_size
+        sharding.check_batch_size(size, self.mesh, "meta.valid_batch_size")
+        if size > len(self.valid_set):
+            raise ConfigError(
+                f"meta.valid_batch_size={size} exceeds the {len(self.valid_set)} student-"
+                "validation examples: lower it"
+            )
+        self.valid_batches = data_lib.TrainBatches(self.valid_set, size, c.seed + 1)
 
     def _step_fn(self, tx, meta_tx):
         step = functools.partial(
@@ -344,6 +416,11 @@ class LearnableTeacherTrainer(StaticTeacherTrainer):
             hypergradient=self.config.meta.hypergradient,
             neumann_steps=self.config.meta.neumann_steps,
             neumann_alpha=self.config.meta.neumann_alpha,
+            simulated_tx=(
+                optax.sgd(self.config.meta.simulated_lr)
+                if self.config.meta.simulated_update == "sgd"
+                else None
+            ),
         )
         return lambda state, batches: step(state, batches["train"], batches["valid"])
 

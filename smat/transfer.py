@@ -1,0 +1,105 @@
+"""Reuse a learned explainer: a finished SMAT run's head weights as a fixed teacher explainer.
+
+`--config.teacher_explainer.from_run=DIR` (setup static_teacher) trains fresh students with the
+explainer a SMAT run in DIR learned, frozen: this separates "the learned explanation teaches
+better" from "co-training helped that one student". The weights are those of the run's best
+step (`teacher_head_weights.npy`), used as they are (the mixing weights after the run's
+head normalizer), so the explanations equal the run's learned explainer's. A `.npy` file of
+[layers, heads] weights (non-negative, summing to 1) gives a hand-made fixed mix instead, e.g.
+a few heads chosen by some criterion.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ml_collections
+import numpy as np
+
+from smat import checkpointing
+from smat import config as config_lib
+from smat.errors import ConfigError
+
+WEIGHTS = "teacher_head_weights.npy"
+# Explainer fields that decide what the weights mix: they must equal the run's.
+SAME_FIELDS = ("layer", "head", "query", "token_norm")
+
+
+def load_weights(c: ml_collections.ConfigDict, teacher_workdir: str | None) -> np.ndarray:
+    """The [layers, heads] weights of the run `c.teacher_explainer.from_run`, after checking
+    that it is a finished SMAT run of the same teacher and explainer; raises ConfigError."""
+    run = os.path.abspath(os.path.expanduser(c.teacher_explainer.from_run))
+    where = f"teacher_explainer.from_run={c.teacher_explainer.from_run!r}"
+    if run.endswith(".npy"):
+        return _weights_file(run, where)
+    if not os.path.isdir(run):
+        raise ConfigError(f"{where}: no such folder; give the workdir of a finished SMAT run")
+    summary_path = os.path.join(run, "summary.json")
+    if not os.path.isfile(summary_path):
+        raise ConfigError(
+            f"{where}: the run has not finished (no summary.json); finish it first by running "
+            "its command again"
+        )
+    summary = checkpointing.read_json(summary_path)
+    config = checkpointing.read_json(os.path.join(run, "config.json"))
+    if config.get("setup") != "learnable_teacher" or not os.path.isfile(os.path.join(run, WEIGHTS)):
+        raise ConfigError(
+            f"{where}: not a SMAT run (setup {config.get('setup')!r}, no {WEIGHTS}); give the "
+            "workdir of a learnable_teacher run"
+        )
+    theirs = config["teacher_explainer"]
+    differ = [
+        f"{f}: {c.teacher_explainer[f]!r} here, {theirs.get(f)!r} in the run"
+        for f in SAME_FIELDS
+        if c.teacher_explainer[f] != theirs.get(f)
+    ]
+    if differ:
+        raise ConfigError(
+            f"{where}: the run's explainer differs ({'; '.join(differ)}); set "
+            "teacher_explainer.* to the run's values"
+        )
+    if teacher_workdir is not None:
+        _check_same_teacher(where, teacher_workdir, summary.get("teacher_workdir"))
+    return np.load(os.path.join(run, WEIGHTS)).astype(np.float32)
+
+
+def _weights_file(path: str, where: str) -> np.ndarray:
+    """Hand-made weights: a [layers, heads] .npy file of non-negative weights summing to 1."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"{where}: no such file")
+    try:
+        w = np.load(path).astype(np.float32)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{where}: not a readable .npy file ({e})") from None
+    if w.ndim != 2 or np.any(w < 0) or abs(float(w.sum()) - 1) > 1e-4:
+        raise ConfigError(
+            f"{where}: expected [layers, heads] non-negative weights summing to 1, got shape "
+            f"{w.shape}, sum {float(w.sum()):.4g}"
+        )
+    return w
+
+
+def _check_same_teacher(where: str, mine: str, theirs: str | None) -> None:
+    """The same teacher folder, or teachers trained with the same config (a moved folder)."""
+    if theirs is None or os.path.abspath(mine) == os.path.abspath(theirs):
+        return
+    configs = [os.path.join(d, "config.json") for d in (mine, theirs)]
+    if all(os.path.isfile(p) for p in configs):
+        a, b = (checkpointing.read_json(p) for p in configs)
+        if not config_lib.diff(a, b):
+            return
+    raise ConfigError(
+        f"{where}: the run learned its explainer for another teacher ({theirs}, here {mine}); "
+        "head weights only mean something for the teacher they were learned on: use the run's "
+        "teacher_workdir"
+    )
+
+
+def check_shape(weights: np.ndarray, shape: tuple[int, ...], from_run: str) -> None:
+    """Raises ConfigError unless the run's weights fit this teacher's [layers, heads]."""
+    if tuple(weights.shape) != tuple(shape):
+        raise ConfigError(
+            f"teacher_explainer.from_run={from_run!r}: the run's explainer mixes "
+            f"{weights.shape[0]} layers x {weights.shape[1]} heads, this teacher has "
+            f"{shape[0]} x {shape[1]}: give a run of this teacher"
+        )
