@@ -13,9 +13,16 @@ adds that table.
 
 Statistics, per (num_examples, explainer) over seeds: median and interquartile range over seeds
 (the original's reporting), and the mean over seeds with a 95% percentile-bootstrap CI over test
-examples (resampled jointly for all seeds: every student is tested on the same examples). The
-paired bootstrap test compares SMAT with the best other explainer on the same resampled
-examples: the difference, its 95% CI and a two-sided p-value.
+examples (resampled jointly for all seeds: every student is tested on the same examples), beside
+the mean validation simulability (the run's best, which selected its checkpoint) and wall time.
+
+Comparisons are chosen on validation data, never on test: per student size, the *best static
+explainer* is the fixed one (setup static_teacher, no transferred weights) with the highest
+mean validation simulability. Every learned explainer (SMAT cells, setup learnable_teacher) and
+every transferred one (`teacher_explainer.from_run`) is compared with it, and the best static
+explainer with the uniform mix (`attention_all`) when they differ (is there headroom?), by a
+paired bootstrap over the same resampled test examples: the difference, its 95% CI and a
+two-sided p-value. Learned explainers also get how far they moved (from their summaries).
 """
 
 from __future__ import annotations
@@ -33,7 +40,14 @@ from smat import checkpointing
 from smat.errors import ConfigError
 from smat.evaluation import sweep_explanations
 
-LEARNED = "smat"
+LEARNED = "smat"  # the label of the main SMAT cells (heads_n<N>.png)
+UNIFORM = "attention_all"  # the label of the uniform head mix
+MOVEMENT = (
+    "phi/distance_from_uniform",
+    "phi/nonzero_heads",
+    "meta/steps",
+    "psi/distance_from_uniform",
+)
 
 
 @dataclasses.dataclass
@@ -48,6 +62,24 @@ class Group:
     label: np.ndarray  # [examples]
     task: str
     head_weights: list[np.ndarray | None]
+    kind: str = "static"  # "static", "learned" (SMAT) or "transfer" (from_run weights)
+    summaries: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    monitor: str = "val/simulability"
+
+    def summary_mean(self, key: str) -> float | None:
+        """Mean over seeds of a summary field (None if a seed lacks it)."""
+        values = [s.get(key) for s in self.summaries]
+        if not values or any(v is None for v in values):
+            return None
+        return float(np.mean(values))
+
+
+def _kind(config: dict[str, Any]) -> str:
+    if config.get("setup") == "learnable_teacher":
+        return "learned"
+    if config.get("teacher_explainer", {}).get("from_run"):
+        return "transfer"
+    return "static"
 
 
 def _agreement_stat(task: str, student: np.ndarray, teacher: np.ndarray):
@@ -122,10 +154,12 @@ def load_groups(root: str) -> tuple[list[Group], list[str]]:
             if not np.array_equal(p["index"], preds[0]["index"]):
                 raise ValueError(f"n={n} {explainer}: the seeds were tested on different examples")
         config = checkpointing.read_json(os.path.join(members[0]["workdir"], "config.json"))
-        heads = []
+        heads, summaries = [], []
         for c in members:
             path = os.path.join(c["workdir"], "teacher_head_weights.npy")
             heads.append(np.load(path) if os.path.isfile(path) else None)
+            path = os.path.join(c["workdir"], "summary.json")
+            summaries.append(checkpointing.read_json(path) if os.path.isfile(path) else {})
         groups.append(
             Group(
                 num_examples=n,
@@ -136,6 +170,9 @@ def load_groups(root: str) -> tuple[list[Group], list[str]]:
                 label=preds[0]["label"],
                 task=config.get("task", "classification"),
                 head_weights=heads,
+                kind=_kind(config),
+                summaries=summaries,
+                monitor=config.get("train", {}).get("monitor", "val/simulability"),
             )
         )
     return groups, missing
@@ -163,42 +200,66 @@ def summarise(groups: list[Group], samples: int, seed: int = 0) -> list[dict[str
                 "ci_high": float(np.percentile(boot, 97.5)),
                 "per_seed": [float(v) for v in values],
                 "test_examples": n,
+                "kind": g.kind,
+                "val_mean": g.summary_mean(f"best_{g.monitor}"),
+                "wall_time_s": g.summary_mean("wall_time_s"),
+                **{k: g.summary_mean(k) if g.kind == "learned" else None for k in MOVEMENT},
             }
         )
     return rows
 
 
+def paired_test(a: Group, b: Group, samples: int, seed: int = 0) -> dict[str, Any]:
+    """Paired bootstrap over test examples: mean simulability of a minus b."""
+    stat_a = _agreement_stat(a.task, a.student, a.teacher)
+    stat_b = _agreement_stat(b.task, b.student, b.teacher)
+    size = a.teacher.shape[0]
+    observed = float(stat_a(np.arange(size)) - stat_b(np.arange(size)))
+    rng = np.random.default_rng(seed)
+    diffs = bootstrap(lambda idx: stat_a(idx) - stat_b(idx), size, samples, rng)
+    # Two-sided: how often a resampled difference lies as far from the observed one as the
+    # observed one lies from 0 (the bootstrap distribution shifted to the null).
+    p = float((1 + np.sum(np.abs(diffs - observed) >= abs(observed))) / (1 + len(diffs)))
+    return {
+        "num_examples": a.num_examples,
+        "explainer": a.explainer,
+        "baseline": b.explainer,
+        "difference": observed,
+        "ci_low": float(np.percentile(diffs, 2.5)),
+        "ci_high": float(np.percentile(diffs, 97.5)),
+        "p_value": p,
+    }
+
+
+def best_static(rows, n: int) -> dict[str, Any] | None:
+    """The static explainer with the highest mean validation simulability at size n (by test
+    mean only where no cell has a validation value: then say so)."""
+    static = [r for r in rows if r["num_examples"] == n and r["kind"] == "static"]
+    if not static:
+        return None
+    if all(r["val_mean"] is not None for r in static):
+        return max(static, key=lambda r: r["val_mean"])
+    return {**max(static, key=lambda r: r["mean"]), "selected_on_test": True}
+
+
 def paired_tests(groups: list[Group], rows, samples: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Per num_examples: SMAT against the best other explainer (highest mean), paired bootstrap."""
+    """Per num_examples: every learned or transferred explainer against the best static one
+    (chosen on validation), and that one against the uniform mix."""
     out = []
     by_key = {(g.num_examples, g.explainer): g for g in groups}
     for n in sorted({g.num_examples for g in groups}):
-        if (n, LEARNED) not in by_key:
+        best = best_static(rows, n)
+        if best is None:
             continue
-        others = [r for r in rows if r["num_examples"] == n and r["explainer"] != LEARNED]
-        if not others:
-            continue
-        best = max(others, key=lambda r: r["mean"])
-        a, b = by_key[(n, LEARNED)], by_key[(n, best["explainer"])]
-        stat_a = _agreement_stat(a.task, a.student, a.teacher)
-        stat_b = _agreement_stat(b.task, b.student, b.teacher)
-        size = a.teacher.shape[0]
-        observed = float(stat_a(np.arange(size)) - stat_b(np.arange(size)))
-        rng = np.random.default_rng(seed)
-        diffs = bootstrap(lambda idx, a=stat_a, b=stat_b: a(idx) - b(idx), size, samples, rng)
-        # Two-sided: how often a resampled difference lies as far from the observed one as the
-        # observed one lies from 0 (the bootstrap distribution shifted to the null).
-        p = float((1 + np.sum(np.abs(diffs - observed) >= abs(observed))) / (1 + len(diffs)))
-        out.append(
-            {
-                "num_examples": n,
-                "baseline": best["explainer"],
-                "difference": observed,
-                "ci_low": float(np.percentile(diffs, 2.5)),
-                "ci_high": float(np.percentile(diffs, 97.5)),
-                "p_value": p,
-            }
-        )
+        baseline = by_key[(n, best["explainer"])]
+        pairs = [g for g in groups if g.num_examples == n and g.kind != "static"]
+        if best["explainer"] != UNIFORM and (n, UNIFORM) in by_key:
+            pairs.append(baseline)
+        for g in pairs:
+            other = by_key[(n, UNIFORM)] if g is baseline else baseline
+            test = paired_test(g, other, samples, seed)
+            test["selected_on_test"] = bool(best.get("selected_on_test"))
+            out.append(test)
     return out
 
 
@@ -264,6 +325,10 @@ def _plot_heads(group: Group, path: str) -> bool:
     return True
 
 
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
 def write(root: str, samples: int = 1000) -> dict[str, Any]:
     """Writes report.md, results.csv and the plots; returns the rows and tests."""
     groups, missing = load_groups(root)
@@ -278,12 +343,15 @@ def write(root: str, samples: int = 1000) -> dict[str, Any]:
         for r in rows:
             writer.writerow({**r, "per_seed": " ".join(f"{v:.4f}" for v in r["per_seed"])})
     _plot_simulability(rows, os.path.join(root, "simulability.png"))
-    head_plots = [
-        f"heads_n{g.num_examples}.png"
-        for g in groups
-        if g.explainer == LEARNED
-        and _plot_heads(g, os.path.join(root, f"heads_n{g.num_examples}.png"))
-    ]
+    head_plots = []
+    for g in groups:
+        if g.kind == "learned":
+            name = f"heads_n{g.num_examples}" + (
+                "" if g.explainer == LEARNED else f"_{g.explainer}"
+            )
+            name = name.replace("/", "_") + ".png"
+            if _plot_heads(g, os.path.join(root, name)):
+                head_plots.append(name)
     manifest = checkpointing.read_json(os.path.join(root, "sweep.json"))
     task = groups[0].task
     metric = "accuracy against the teacher" if task == "classification" else "Pearson r"
@@ -297,29 +365,62 @@ def write(root: str, samples: int = 1000) -> dict[str, Any]:
         f"each cell's test_predictions.npz. CI: 95% percentile bootstrap over test examples "
         f"({samples} resamples).",
         "",
-        "| examples | explainer | seeds | median [IQR] over seeds | mean [95% CI] | per seed |",
-        "|---|---|---|---|---|---|",
+        "Bold: the highest test mean per size; *kind*: static (fixed explainer), learned (SMAT) "
+        "or transfer (a SMAT run's explainer, frozen, teaching fresh students); *val*: mean "
+        "best validation simulability (what selects).",
+        "",
+        "| examples | explainer | kind | seeds | val | median [IQR] over seeds | mean [95% CI] "
+        "| per seed | wall time / run |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         best = max(x["mean"] for x in rows if x["num_examples"] == r["num_examples"])
         name = f"**{r['explainer']}**" if r["mean"] == best else r["explainer"]
         lines.append(
-            f"| {r['num_examples']} | {name} | {r['seeds']} | {r['median']:.4f} "
-            f"[{r['q25']:.4f}, {r['q75']:.4f}] | {r['mean']:.4f} [{r['ci_low']:.4f}, "
-            f"{r['ci_high']:.4f}] | {', '.join(f'{v:.4f}' for v in r['per_seed'])} |"
+            f"| {r['num_examples']} | {name} | {r['kind']} | {r['seeds']} | {_fmt(r['val_mean'])} "
+            f"| {r['median']:.4f} [{r['q25']:.4f}, {r['q75']:.4f}] | {r['mean']:.4f} "
+            f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}] | "
+            f"{', '.join(f'{v:.4f}' for v in r['per_seed'])} | {_fmt(r['wall_time_s'], '.0f')} s |"
         )
     if tests:
+        on_test = any(t["selected_on_test"] for t in tests)
         lines += [
             "",
-            "Paired bootstrap test, SMAT against the best other explainer (same test examples):",
+            "Paired bootstrap tests (same test examples, seeds averaged): every learned or "
+            "transferred explainer against the best static one, chosen by "
+            + (
+                "**test** simulability (the cells have no validation values)"
+                if on_test
+                else "validation simulability"
+            )
+            + "; and that one against the uniform mix:",
             "",
-            "| examples | baseline | SMAT − baseline [95% CI] | p (two-sided) |",
-            "|---|---|---|---|",
+            "| examples | explainer | baseline | difference [95% CI] | p (two-sided) |",
+            "|---|---|---|---|---|",
         ]
         for t in tests:
             lines.append(
-                f"| {t['num_examples']} | {t['baseline']} | {t['difference']:+.4f} "
-                f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] | {t['p_value']:.3f} |"
+                f"| {t['num_examples']} | {t['explainer']} | {t['baseline']} | "
+                f"{t['difference']:+.4f} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] | "
+                f"{t['p_value']:.3f} |"
+            )
+    learned = [r for r in rows if r["kind"] == "learned"]
+    if learned and any(r[MOVEMENT[0]] is not None for r in learned):
+        lines += [
+            "",
+            "How far the learned explainers moved (means over seeds, at the best step): "
+            "total-variation distance of the teacher's head weights φ from uniform (0 = "
+            "uniform), heads with weight > 0, meta-steps taken, and the same distance for the "
+            "student's explainer ψ:",
+            "",
+            "| examples | explainer | φ distance | φ heads > 0 | meta-steps | ψ distance |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in learned:
+            lines.append(
+                f"| {r['num_examples']} | {r['explainer']} | {_fmt(r[MOVEMENT[0]], '.3f')} | "
+                f"{_fmt(r[MOVEMENT[1]], '.1f')} | {_fmt(r[MOVEMENT[2]], '.0f')} | "
+                f"{_fmt(r[MOVEMENT[3]], '.3f')} |"
             )
     explanations = os.path.join(root, sweep_explanations.RESULTS)
     if os.path.isfile(explanations):

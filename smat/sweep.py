@@ -106,6 +106,13 @@ def load_sweep(path: str, variant: str, overrides: dict[str, Any] | None = None)
     names = [c.name for c in sweep.cells]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: cell names repeat")
+    for i, c in enumerate(sweep.cells):
+        for k, v in c.overrides.items():
+            ref = isinstance(v, str) and v.startswith(CELL_REF)
+            if ref and v[len(CELL_REF) :] not in names[:i]:
+                raise ValueError(
+                    f"{path}: cell {c.name} sets {k}={v!r}, which names no earlier cell"
+                )
     overrides = overrides or {}
     clash = sorted({k for c in sweep.cells for k in c.overrides} & set(overrides))
     if clash:
@@ -121,10 +128,25 @@ def load_sweep(path: str, variant: str, overrides: dict[str, Any] | None = None)
     return dataclasses.replace(sweep, cells=cells)
 
 
+# An override value "cell:<name>" stands for that cell's workdir (e.g. a transfer cell's
+# teacher_explainer.from_run names the SMAT cell it reuses); cells run in the sweep's order.
+CELL_REF = "cell:"
+
+
+def resolved_overrides(cell: Cell, root: str) -> dict[str, Any]:
+    """The cell's overrides with "cell:<name>" references turned into workdirs."""
+    return {
+        k: cell_dir(root, v[len(CELL_REF) :])
+        if isinstance(v, str) and v.startswith(CELL_REF)
+        else v
+        for k, v in cell.overrides.items()
+    }
+
+
 def cell_config(cell: Cell, root: str):
     """The cell's config: its file and overrides, with the sweep's shared teacher."""
     c = config_lib.from_file(cell.config)
-    config_lib.override(c, {**cell.overrides, "teacher_workdir": teacher_dir(root)})
+    config_lib.override(c, {**resolved_overrides(cell, root), "teacher_workdir": teacher_dir(root)})
     return c
 
 
@@ -132,8 +154,9 @@ def teacher_dir(root: str) -> str:
     return os.path.join(os.path.abspath(root), "teacher")
 
 
-def cell_dir(root: str, cell: Cell) -> str:
-    return os.path.join(os.path.abspath(root), "cells", cell.name)
+def cell_dir(root: str, cell: Cell | str) -> str:
+    name = cell if isinstance(cell, str) else cell.name
+    return os.path.join(os.path.abspath(root), "cells", name)
 
 
 def write_manifest(
@@ -178,7 +201,9 @@ def commands(sweep: Sweep, root: str) -> list[str]:
             f"--workdir={cell_dir(root, cell)}",
             f"--config.teacher_workdir={teacher_dir(root)}",
         ]
-        args += [f"--config.{k}={_flag_value(v)}" for k, v in cell.overrides.items()]
+        args += [
+            f"--config.{k}={_flag_value(v)}" for k, v in resolved_overrides(cell, root).items()
+        ]
         lines.append(shlex.join(args))
     return lines
 

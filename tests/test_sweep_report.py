@@ -14,8 +14,12 @@ from tests.conftest import REPO
 PAPER = os.path.join(REPO, "experiments", "imdb_paper.py")
 
 
-def _fake_sweep(root, agreements: dict[str, list[float]], n: int = 400, seed: int = 0):
-    """Cells whose students agree with the teacher on a given fraction of n test examples."""
+def _fake_sweep(
+    root, agreements: dict[str, list[float]], n: int = 400, seed: int = 0, val_offsets=None
+):
+    """Cells whose students agree with the teacher on a given fraction of n test examples (and
+    on that fraction plus `val_offsets[explainer]` of the validation examples)."""
+    val_offsets = val_offsets or {}
     rng = np.random.default_rng(seed)
     teacher = rng.normal(size=(n, 2))
     cells = []
@@ -32,8 +36,12 @@ def _fake_sweep(root, agreements: dict[str, list[float]], n: int = 400, seed: in
                 teacher_logits=teacher,
                 student_logits=student,
             )
+            setup = "learnable_teacher" if explainer.startswith("smat") else "static_teacher"
             with open(os.path.join(workdir, "config.json"), "w") as f:
-                json.dump({"task": "classification"}, f)
+                json.dump({"task": "classification", "setup": setup}, f)
+            with open(os.path.join(workdir, "summary.json"), "w") as f:
+                # Validation a little off the test value, so selection on it is visible.
+                json.dump({"best_val/simulability": frac + val_offsets.get(explainer, 0.0)}, f)
             if explainer == "smat":
                 np.save(os.path.join(workdir, "teacher_head_weights.npy"), np.full((2, 3), 1 / 6))
             cells.append(
@@ -67,7 +75,7 @@ def test_report_statistics_are_computed_from_the_prediction_files(tmp_path):
     assert r["mean"] == pytest.approx(0.91)
     assert r["ci_low"] < r["mean"] < r["ci_high"] and r["ci_high"] - r["ci_low"] < 0.06
     (test,) = result["tests"]
-    assert test["baseline"] == "attention_all"
+    assert test["explainer"] == "smat" and test["baseline"] == "attention_all"
     assert test["difference"] == pytest.approx(0.91 - 0.82)
     assert test["p_value"] < 0.01 and test["ci_low"] > 0
     for name in ("report.md", "results.csv", "simulability.png", "heads_n100.png"):
@@ -75,9 +83,27 @@ def test_report_statistics_are_computed_from_the_prediction_files(tmp_path):
     with open(os.path.join(root, "results.csv")) as f:
         assert [row["explainer"] for row in csv.DictReader(f)] == ["none", "attention_all", "smat"]
     assert (
-        "| 100 | **smat** | 3 | 0.9100 [0.9050, 0.9150]"
+        "| 100 | **smat** | learned | 3 | 0.9100 | 0.9100 [0.9050, 0.9150]"
         in open(os.path.join(root, "report.md")).read()
     )
+
+
+def test_report_chooses_the_baseline_on_validation_and_tests_headroom(tmp_path):
+    root = str(tmp_path)
+    # L0H1 is best on test, but layer1 on validation: the baseline is layer1.
+    _fake_sweep(
+        root,
+        {
+            "attention_all": [0.80, 0.80],
+            "layer1": [0.84, 0.84],
+            "L0H1": [0.86, 0.86],
+            "smat": [0.85, 0.85],
+        },
+        val_offsets={"L0H1": -0.05},
+    )
+    tests = {(t["explainer"], t["baseline"]): t for t in report.write(root, samples=300)["tests"]}
+    assert set(tests) == {("smat", "layer1"), ("layer1", "attention_all")}
+    assert tests[("layer1", "attention_all")]["difference"] == pytest.approx(0.04)
 
 
 def test_paired_test_finds_no_difference_between_equal_explainers(tmp_path):
