@@ -4,7 +4,14 @@ Every example is [CLS] + filler tokens + [SEP] with 1-3 cue tokens of one polari
 random positions; the label is that polarity. A model that solves the task must find the cues,
 so an explainer can be scored against the planted positions (`smat.evaluation.plausibility`)
 without human annotation. Token ids: 0 [PAD], 1 [CLS], 2 [SEP], then `num_cues` positive cues,
-`num_cues` negative cues, then fillers.
+`num_cues` negative cues, then `num_distractors` positive and as many negative distractors,
+then fillers.
+
+With `num_distractors > 0`, every example also carries 1-3 *distractor* tokens of one polarity,
+which agrees with the label only with probability `distractor_agreement`: a spurious feature.
+A model trained to fit the labels must rely on the cues, but a student that sees few examples
+cannot tell the cues from the distractors without help, and an explanation that points at the
+distractors teaches the wrong feature.
 """
 
 from __future__ import annotations
@@ -14,8 +21,8 @@ import numpy as np
 PAD, CLS, SEP = 0, 1, 2
 
 
-def vocab_size(num_cues: int = 8, num_fillers: int = 200) -> int:
-    return 3 + 2 * num_cues + num_fillers
+def vocab_size(num_cues: int = 8, num_fillers: int = 200, num_distractors: int = 0) -> int:
+    return 3 + 2 * num_cues + 2 * num_distractors + num_fillers
 
 
 def make_task(
@@ -24,23 +31,39 @@ def make_task(
     seed: int = 0,
     num_cues: int = 8,
     num_fillers: int = 200,
+    num_distractors: int = 0,
+    distractor_agreement: float = 0.75,
 ) -> dict[str, np.ndarray]:
     """n examples of `length` tokens: input_ids, attention_mask, label, rationale ([n, length]
-    bool: the planted cues) and word_ids-compatible positions (`word_ids`: token index of each
-    real non-special token, -1 elsewhere)."""
+    bool: the planted cues), distractor ([n, length] bool: the planted distractors),
+    distractor_label (their polarity; the label when there are none) and word_ids-compatible
+    positions (`word_ids`: token index of each real non-special token, -1
+    elsewhere)."""
     rng = np.random.default_rng(seed)
     ids = np.zeros((n, length), np.int32)
     rationale = np.zeros((n, length), bool)
+    distractor = np.zeros((n, length), bool)
     labels = rng.integers(0, 2, size=n).astype(np.int32)
     first_cue = 3 + np.where(labels == 1, 0, num_cues)
+    first_filler = 3 + 2 * num_cues + 2 * num_distractors
     lengths = rng.integers(length // 2, length + 1, size=n)
+    if num_distractors:  # drawn after the rest, so the task without distractors is unchanged
+        # The distractors' polarity agrees with the label with probability distractor_agreement.
+        agrees = rng.random(n) < distractor_agreement
+        spurious = np.where(agrees, labels, 1 - labels)
+        first_distractor = 3 + 2 * num_cues + np.where(spurious == 1, 0, num_distractors)
     for i in range(n):
         words = lengths[i] - 2
-        body = rng.integers(3 + 2 * num_cues, vocab_size(num_cues, num_fillers), size=words)
+        body = rng.integers(first_filler, first_filler + num_fillers, size=words)
         cues = rng.choice(words, size=rng.integers(1, 4), replace=False)
         body[cues] = first_cue[i] + rng.integers(0, num_cues, size=len(cues))
-        ids[i, : lengths[i]] = np.concatenate([[CLS], body, [SEP]])
         rationale[i, 1 + cues] = True
+        if num_distractors:
+            rest = np.setdiff1d(np.arange(words), cues)
+            spots = rng.choice(rest, size=rng.integers(1, 4), replace=False)
+            body[spots] = first_distractor[i] + rng.integers(0, num_distractors, size=len(spots))
+            distractor[i, 1 + spots] = True
+        ids[i, : lengths[i]] = np.concatenate([[CLS], body, [SEP]])
     mask = (ids != PAD).astype(np.int32)
     positions = np.where(mask.astype(bool), np.arange(length)[None, :], -1)
     positions[:, 0] = -1
@@ -50,6 +73,9 @@ def make_task(
         "attention_mask": mask,
         "label": labels,
         "rationale": rationale,
+        "distractor": distractor,
+        # The distractors' polarity (the label a model that reads only them would predict).
+        "distractor_label": spurious.astype(np.int32) if num_distractors else labels.copy(),
         "word_ids": positions,
     }
 
