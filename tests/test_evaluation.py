@@ -132,3 +132,29 @@ def test_synthetic_task_plants_the_cues_that_decide_the_label():
     assert word_ids[0][0] is None  # [CLS]
     perfect = plausibility.evaluate(rationale.astype(float), word_ids, rationales)
     assert perfect["auc"] == 1.0 and perfect["recall_at_k"] == 1.0
+
+
+def test_synthetic_distractors_agree_with_the_label_only_partly():
+    from smat.evaluation import synthetic
+
+    plain = synthetic.make_task(300, length=16, seed=3, num_cues=4, num_fillers=50)
+    task = synthetic.make_task(
+        300, length=16, seed=3, num_cues=4, num_fillers=50, num_distractors=2,
+        distractor_agreement=0.75,
+    )  # fmt: skip
+    ids, distractor = task["input_ids"], task["distractor"]
+    assert ids.max() < synthetic.vocab_size(4, 50, 2)
+    np.testing.assert_array_equal(task["label"], plain["label"])
+    cues = (ids >= 3) & (ids < 11)
+    np.testing.assert_array_equal(cues, task["rationale"])
+    in_range = (ids >= 11) & (ids < 15)  # after the 8 cue ids: 2 positive, 2 negative
+    np.testing.assert_array_equal(in_range, distractor)
+    assert not (distractor & task["rationale"]).any()
+    assert 1 <= distractor.sum(1).min() and distractor.sum(1).max() <= 3
+    positive = ((ids >= 11) & (ids < 13)).any(1)
+    np.testing.assert_array_equal(positive, task["distractor_label"] == 1)
+    agreement = (task["distractor_label"] == task["label"]).mean()
+    assert 0.68 < agreement < 0.82, agreement
+    # Without distractors the generator's stream is the one it always was.
+    np.testing.assert_array_equal(plain["distractor_label"], plain["label"])
+    assert not plain["distractor"].any()

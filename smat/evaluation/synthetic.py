@@ -47,7 +47,7 @@ def make_task(
     first_cue = 3 + np.where(labels == 1, 0, num_cues)
     first_filler = 3 + 2 * num_cues + 2 * num_distractors
     lengths = rng.integers(length // 2, length + 1, size=n)
-    if num_distractors:  # drawn after the rest, so the task without distractors is unchanged
+    if num_distractors:  # drawn only when asked for, so the task without them is unchanged
         # The distractors' polarity agrees with the label with probability distractor_agreement.
         agrees = rng.random(n) < distractor_agreement
         spurious = np.where(agrees, labels, 1 - labels)
