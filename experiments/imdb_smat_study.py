@@ -89,23 +89,28 @@ def cells() -> list[Cell]:
     for source, seed in zip(SEEDS, TRANSFER_SEEDS, strict=True):
         from_run = {"teacher_explainer.from_run": f"cell:n{N}/smat/seed{source}"}
         out.append(_cell("transfer_smat", "transfer", STATIC, {**_attention(), **from_run}, seed))
-    out += [
-        _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], s)
-        for ly in range(LAYERS)
-        for s in HEAD_SEEDS
+    layers = [
+        _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 0) for ly in range(LAYERS)
     ]
+    heads = {
+        s: [
+            _cell(f"L{ly}H{h}", "headroom", STATIC, static[f"L{ly}H{h}"], s)
+            for ly, h in HEAD_SAMPLE
+        ]
+        for s in HEAD_SEEDS
+    }
+    out += layers + heads[0]
     for label, overrides in COST.items():
         out.append(_cell(f"smat_{label}", "cost", LEARNABLE, {"beta": BETA, **overrides}, 0))
+    out += [
+        _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 1) for ly in range(LAYERS)
+    ]
     out += [
         _cell(label, "smat", LEARNABLE, smat[label], 0) for label in META_LRS if label != "smat"
     ]
     out.append(_cell("attention_all_psi", "psi", STATIC, {**_attention(), **PSI}, 0))
     out.append(_cell("smat_psi", "psi", LEARNABLE, {**smat["smat"], **PSI}, 0))
-    out += [
-        _cell(f"L{ly}H{h}", "headroom", STATIC, static[f"L{ly}H{h}"], s)
-        for s in HEAD_SEEDS
-        for ly, h in HEAD_SAMPLE
-    ]
+    out += heads[1]
     return out
 
 

@@ -20,6 +20,10 @@ class MetricWriter(Protocol):
 
     def write_images(self, step: int, images: Mapping[str, Any]) -> None: ...
 
+    def write_hparams(
+        self, step: int, hparams: Mapping[str, Any], metrics: Mapping[str, float]
+    ) -> None: ...
+
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
@@ -52,6 +56,18 @@ class TensorBoardWriter:
             big = np.kron(image, np.ones((16, 16), np.float32))
             self._writer.add_image(name, big, global_step=step, dataformats="HW")
 
+    def write_hparams(
+        self, step: int, hparams: Mapping[str, Any], metrics: Mapping[str, float]
+    ) -> None:
+        """One HParams-plugin session in this run's own events (not a sub-run, as tensorboardX's
+        add_hparams makes): `tensorboard --logdir <sweep root>` lines the runs up by their
+        settings, with each metric's value read from the run's scalar of the same tag."""
+        from tensorboardX.summary import hparams as hparams_summary
+
+        for summary in hparams_summary(dict(hparams), dict(metrics)):
+            self._writer.file_writer.add_summary(summary)
+        self.write_scalars(step, metrics)
+
     def flush(self) -> None:
         self._writer.flush()
 
@@ -69,6 +85,9 @@ class NullWriter:
         pass
 
     def write_images(self, step, images):
+        pass
+
+    def write_hparams(self, step, hparams, metrics):
         pass
 
     def flush(self):

@@ -125,6 +125,27 @@ def test_smat_reports_how_far_the_explainers_moved(smat_run):
     assert {"train/phi_distance", "train/psi_distance"} <= set(events.Tags()["scalars"])
 
 
+def test_runs_write_an_hparams_session_tensorboard_reads(smat_run):
+    from tensorboard.plugins.hparams import metadata
+
+    c, workdir, summary = smat_run
+    events = EventAccumulator(workdir)
+    events.Reload()
+    content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+    start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    recorded = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind")) for k, v in
+                start.hparams.items()}  # fmt: skip
+    assert recorded["setup"] == "learnable_teacher"
+    assert recorded["meta.optim.learning_rate"] == pytest.approx(c.meta.optim.learning_rate)
+    assert recorded["seed"] == c.seed and recorded["teacher_explainer.name"] == "attention"
+    experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+    metrics = {m.name.tag for m in experiment.metric_infos}
+    assert {"test/simulability", "best_val/simulability", "wall_time_s"} <= metrics
+    # The plugin reads each metric from the run's scalar of the same tag.
+    last = events.Scalars("best_val/simulability")[-1].value
+    assert last == pytest.approx(summary["best_val/simulability"])
+
+
 def test_student_explainer_gets_its_own_optimiser(smat_run, tmp_path, cache_dir):
     _, ref_dir, _ = smat_run
     moved = {}
