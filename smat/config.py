@@ -9,6 +9,7 @@ The config is locked: an unknown field or a value of the wrong type is rejected.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import ml_collections
 
@@ -214,6 +215,44 @@ def variant(arg: str | None, known: tuple[str, ...]) -> str:
     if arg not in known:
         raise ValueError(f"unknown config variant {arg!r}; known: {', '.join(known)}")
     return arg
+
+
+# The settings that studies vary: a run's TensorBoard HParams session and the report's
+# cells.csv record those its config has.
+HPARAMS = (
+    "setup",
+    "num_examples",
+    "seed",
+    "beta",
+    "teacher_explainer.name",
+    "teacher_explainer.layer",
+    "teacher_explainer.head",
+    "teacher_explainer.from_run",
+    "optim.name",
+    "optim.learning_rate",
+    "train.num_epochs",
+    "meta.optim.learning_rate",
+    "meta.hypergradient",
+    "meta.interval",
+    "meta.valid_batch_size",
+    "meta.simulated_update",
+    "explainer_optim.name",
+    "explainer_optim.learning_rate",
+)
+
+
+def hparams(config: ml_collections.ConfigDict | dict) -> dict[str, Any]:
+    """The HPARAMS fields the config has, as bool/int/float/str (what the plugin stores)."""
+    out = {}
+    for field in HPARAMS:
+        node = config
+        for key in field.split("."):
+            node = node.get(key) if hasattr(node, "get") else None
+            if node is None:
+                break
+        if node is not None:
+            out[field] = node if isinstance(node, bool | int | float | str) else str(node)
+    return out
 
 
 def to_dict(c: ml_collections.ConfigDict) -> dict:

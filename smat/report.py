@@ -2,9 +2,11 @@
 
   python -m smat.report runs/imdb_paper [--bootstrap 1000]
 
-Reads `<root>/sweep.json` (written by `smat.sweep`) and every cell's `test_predictions.npz`
+Reads `<root>/sweep.json` (written by `smat.sweep`: every cell any sweep ran on the root; narrow
+it with `--only GLOB` and `--explainers a,b`) and every cell's `test_predictions.npz`
 (per-example teacher and student outputs): every number is recomputed from those files. Writes
-`<root>/report.md`, `results.csv`, `simulability.png` (simulability vs number of student
+`<root>/report.md`, `results.csv` (per explainer and size), `cells.csv` (per cell: settings,
+status, best step, metrics, wall time), `simulability.png` (simulability vs number of student
 examples, one line per explainer, 95% CI error bars) and `heads_n<N>.png` (the learned head
 weights, layers × heads, per seed). With `--explanations N [--eraser DIR | --word-tags DIR]`
 it first evaluates every teacher explainer's faithfulness (and plausibility against ERASER
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import fnmatch
 import os
 import sys
 from typing import Any
@@ -37,6 +40,8 @@ from typing import Any
 import numpy as np
 
 from smat import checkpointing
+from smat import config as config_lib
+from smat import sweep as sweep_lib
 from smat.errors import ConfigError
 from smat.evaluation import sweep_explanations
 
@@ -127,21 +132,52 @@ def bootstrap(stat, n: int, samples: int, rng: np.random.Generator) -> np.ndarra
     return np.concatenate(out)
 
 
-def load_groups(root: str) -> tuple[list[Group], list[str]]:
-    """The sweep's groups, and the cells without predictions (not run, failed, running)."""
-    manifest = checkpointing.read_json(os.path.join(root, "sweep.json"))
+def selected_cells(
+    root: str, only: list[str] | None = None, explainers: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The manifest's cells (every sweep run on the root), narrowed to names matching a glob
+    of `only` and to the explainer labels in `explainers` (None: no filter)."""
+    cells = sweep_lib.read_manifest(root)["cells"]
+    if only:
+        cells = [c for c in cells if any(fnmatch.fnmatch(c["name"], p) for p in only)]
+    if explainers:
+        cells = [c for c in cells if c["labels"]["explainer"] in explainers]
+    return cells
+
+
+def cell_status(workdir: str) -> str:
+    """Why a cell has or lacks predictions: finished, failed (its error), interrupted at step N,
+    started (no checkpoint yet) or not started."""
+    if os.path.isfile(os.path.join(workdir, "summary.json")):
+        return "finished"
+    failed = os.path.join(workdir, sweep_lib.FAILED)
+    if os.path.isfile(failed):
+        error = checkpointing.read_json(failed)["error"].strip().splitlines()
+        return f"failed: {error[-1] if error else '?'}"
+    latest = os.path.join(workdir, "checkpoints", "latest")
+    steps = [int(d) for d in os.listdir(latest) if d.isdigit()] if os.path.isdir(latest) else []
+    if steps:
+        return f"interrupted at step {max(steps)}"
+    return "started, no checkpoint yet" if os.path.isdir(workdir) else "not started"
+
+
+def load_groups(
+    root: str, only: list[str] | None = None, explainers: list[str] | None = None
+) -> tuple[list[Group], list[str]]:
+    """The sweep's groups, and the cells without predictions as "name (why)"."""
+    selected = selected_cells(root, only, explainers)
     cells: dict[tuple[int, str], list[dict[str, Any]]] = {}
     missing = []
-    for cell in manifest["cells"]:
+    for cell in selected:
         path = os.path.join(cell["workdir"], "test_predictions.npz")
         if not os.path.isfile(path):
-            missing.append(cell["name"])
+            missing.append(f"{cell['name']} ({cell_status(cell['workdir'])})")
             continue
         key = (int(cell["labels"]["num_examples"]), cell["labels"]["explainer"])
         cells.setdefault(key, []).append(cell)
     groups = []
     # Sizes ascending, explainers in the sweep file's order.
-    order = list(dict.fromkeys(c["labels"]["explainer"] for c in manifest["cells"]))
+    order = list(dict.fromkeys(c["labels"]["explainer"] for c in selected))
     for (n, explainer), members in sorted(
         cells.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))
     ):
@@ -329,9 +365,49 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
     return "–" if value is None else format(value, spec)
 
 
-def write(root: str, samples: int = 1000) -> dict[str, Any]:
-    """Writes report.md, results.csv and the plots; returns the rows and tests."""
-    groups, missing = load_groups(root)
+CELL_RESULTS = ("best_step", "test/simulability", "test/accuracy", "wall_time_s", *MOVEMENT)
+
+
+def write_cells_csv(cells: list[dict[str, Any]], path: str) -> None:
+    """One row per cell: name, labels, status, the study settings of its config
+    (`config.HPARAMS`), best step, best validation value, test metrics and wall time."""
+    rows = []
+    for cell in cells:
+        workdir = cell["workdir"]
+        config_path = os.path.join(workdir, "config.json")
+        config = cell.get("config") or (
+            checkpointing.read_json(config_path) if os.path.isfile(config_path) else {}
+        )
+        summary_path = os.path.join(workdir, "summary.json")
+        summary = checkpointing.read_json(summary_path) if os.path.isfile(summary_path) else {}
+        best_val = {k: v for k, v in summary.items() if k.startswith("best_val/")}
+        rows.append(
+            {
+                "name": cell["name"],
+                **{f"label.{k}": v for k, v in cell["labels"].items()},
+                "status": cell_status(workdir),
+                **config_lib.hparams(config),
+                **best_val,
+                **{k: summary.get(k) for k in CELL_RESULTS},
+            }
+        )
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write(
+    root: str,
+    samples: int = 1000,
+    only: list[str] | None = None,
+    explainers: list[str] | None = None,
+) -> dict[str, Any]:
+    """Writes report.md, results.csv (per group), cells.csv (per cell) and the plots, over
+    the manifest's cells narrowed by `only` / `explainers`; returns the rows and tests."""
+    write_cells_csv(selected_cells(root, only, explainers), os.path.join(root, "cells.csv"))
+    groups, missing = load_groups(root, only, explainers)
     if not groups:
         raise FileNotFoundError(f"{root}: no cell has test predictions yet; run the sweep first")
     rows = summarise(groups, samples)
@@ -352,15 +428,21 @@ def write(root: str, samples: int = 1000) -> dict[str, Any]:
             name = name.replace("/", "_") + ".png"
             if _plot_heads(g, os.path.join(root, name)):
                 head_plots.append(name)
-    manifest = checkpointing.read_json(os.path.join(root, "sweep.json"))
+    invocations = sweep_lib.read_manifest(root)["invocations"]
     task = groups[0].task
     metric = "accuracy against the teacher" if task == "classification" else "Pearson r"
     lines = [
         f"# Sweep report: {os.path.basename(os.path.abspath(root))}",
         "",
-        manifest.get("description", ""),
+        *dict.fromkeys(i["description"] for i in invocations if i.get("description")),
         "",
-        f"Sweep file `{os.path.relpath(manifest['sweep_file'])}`, variant `{manifest['variant']}`. "
+        "Sweep "
+        + "; ".join(
+            f"`{os.path.relpath(i['sweep_file'])}`, variant `{i['variant']}`" for i in invocations
+        )
+        + (f"; cells matching {', '.join(only)}" if only else "")
+        + (f"; explainers {', '.join(explainers)}" if explainers else "")
+        + ". "
         f"Simulability = {metric} on {groups[0].teacher.shape[0]} test examples, recomputed from "
         f"each cell's test_predictions.npz. CI: 95% percentile bootstrap over test examples "
         f"({samples} resamples).",
@@ -428,7 +510,7 @@ def write(root: str, samples: int = 1000) -> dict[str, Any]:
     lines += ["", "![simulability](simulability.png)", ""]
     lines += [f"![learned heads]({p})" for p in head_plots]
     if missing:
-        lines += ["", f"Cells without predictions (not run or failed): {', '.join(missing)}"]
+        lines += ["", "Cells without predictions: " + "; ".join(missing) + "."]
     with open(os.path.join(root, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return {"rows": rows, "tests": tests, "missing": missing}
@@ -455,7 +537,16 @@ def main(argv: list[str] | None = None) -> int:
         help="with --explanations: a folder of MLQE-PE word-level files (.src/.mt/.tags); "
         "plausibility against the BAD translation words",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="report only the cells whose name matches (e.g. 'n500/*'; repeat for more)",
+    )
+    parser.add_argument("--explainers", help="report only these explainer labels (comma-separated)")
     args = parser.parse_args(argv)
+    explainers = [e for e in (args.explainers or "").split(",") if e] or None
     try:
         if args.eraser and args.word_tags:
             raise ValueError("give --eraser or --word-tags, not both")
@@ -467,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(
                 "--eraser/--word-tags need --explanations N (how many examples to evaluate)"
             )
-        result = write(args.root, args.bootstrap)
+        result = write(args.root, args.bootstrap, args.only or None, explainers)
     except (FileNotFoundError, ValueError, ConfigError) as e:
         print(f"report error: {e}", file=sys.stderr)
         return 2

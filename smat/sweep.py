@@ -128,6 +128,8 @@ def load_sweep(path: str, variant: str, overrides: dict[str, Any] | None = None)
     return dataclasses.replace(sweep, cells=cells)
 
 
+FAILED = "failed.json"  # in a cell's workdir: the error of its last failed attempt
+
 # An override value "cell:<name>" stands for that cell's workdir (e.g. a transfer cell's
 # teacher_explainer.from_run names the SMAT cell it reuses); cells run in the sweep's order.
 CELL_REF = "cell:"
@@ -162,18 +164,71 @@ def cell_dir(root: str, cell: Cell | str) -> str:
 def write_manifest(
     sweep: Sweep, root: str, sweep_file: str, variant: str, overrides: dict[str, Any]
 ) -> None:
-    """`<root>/sweep.json`: the cells and their labels, for `smat.report`."""
-    os.makedirs(root, exist_ok=True)
-    manifest = {
+    """Adds the sweep's cells to `<root>/sweep.json`, the root's record for `smat.report`.
+
+    The manifest accumulates: cells of earlier invocations (another variant, another sweep file
+    sharing the teacher) stay listed, and each invocation is recorded. A cell name already there
+    with a different config is refused (ValueError naming the fields), before any work.
+    """
+    path = os.path.join(root, "sweep.json")
+    old = checkpointing.read_json(path) if os.path.isfile(path) else {"cells": []}
+    cells = {c["name"]: c for c in old["cells"]}
+    for cell in sweep.cells:
+        config = config_lib.to_dict(cell_config(cell, root))
+        known = cells.get(cell.name, {}).get("config")
+        changes = config_lib.diff(known, config) if known is not None else []
+        if changes:
+            raise ValueError(
+                f"cell {cell.name} is already in {path} with another config ({'; '.join(changes)}"
+                "): rename the cell or use another --root"
+            )
+        cells[cell.name] = {
+            "name": cell.name,
+            "workdir": cell_dir(root, cell),
+            "labels": cell.labels,
+            "config": config,
+        }
+    invocation = {
         "sweep_file": os.path.abspath(sweep_file),
         "variant": variant,
         "overrides": overrides,
         "description": sweep.description,
-        "cells": [
-            {"name": c.name, "workdir": cell_dir(root, c), "labels": c.labels} for c in sweep.cells
-        ],
     }
-    checkpointing.write_json(os.path.join(root, "sweep.json"), manifest)
+    invocations = _invocations(old)
+    if invocation not in invocations:
+        invocations.append(invocation)
+    os.makedirs(root, exist_ok=True)
+    checkpointing.write_json(path, {"invocations": invocations, "cells": list(cells.values())})
+
+
+def _invocations(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    # Manifests written before they accumulated name one sweep file at the top level.
+    if "invocations" in manifest:
+        return list(manifest["invocations"])
+    keys = ("sweep_file", "variant", "overrides", "description")
+    return [{k: manifest.get(k) for k in keys}] if "sweep_file" in manifest else []
+
+
+def read_manifest(root: str) -> dict[str, Any]:
+    """`<root>/sweep.json` with its "invocations" (sweep file, variant, overrides, description
+    of each sweep run on the root) and "cells"."""
+    path = os.path.join(root, "sweep.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no {path}: run `python -m smat.sweep SWEEP_FILE --root {root}`")
+    manifest = checkpointing.read_json(path)
+    return {"invocations": _invocations(manifest), "cells": manifest["cells"]}
+
+
+def manifest_cells(root: str) -> list[Cell]:
+    """Every cell the root's manifest lists, rebuilt from the sweep files that defined them."""
+    manifest = read_manifest(root)
+    listed = {c["name"] for c in manifest["cells"]}
+    out: dict[str, Cell] = {}
+    for inv in manifest["invocations"]:
+        for cell in load_sweep(inv["sweep_file"], inv["variant"], inv.get("overrides")).cells:
+            if cell.name in listed:
+                out.setdefault(cell.name, cell)
+    return list(out.values())
 
 
 def commands(sweep: Sweep, root: str) -> list[str]:
@@ -289,12 +344,21 @@ def run(sweep: Sweep, root: str, seeds_together: bool = False) -> dict[str, Any]
         except Exception as e:  # a failed cell must not stop the sweep
             for cell in todo:
                 failed.append({"cell": cell.name, "error": f"{type(e).__name__}: {e}"})
+                # Kept for the report, which says why the cell has no predictions.
+                os.makedirs(cell_dir(root, cell), exist_ok=True)
+                checkpointing.write_json(
+                    os.path.join(cell_dir(root, cell), FAILED), {"error": failed[-1]["error"]}
+                )
             print(f"[sweep] cell {names} FAILED: {type(e).__name__}: {e}", flush=True)
             traceback.print_exc()
             continue
         if any(r["status"] != "finished" for r in results):
             return {"finished": finished, "failed": failed, "interrupted": names}
         durations += [(time.time() - start) / len(todo)] * len(todo)
+        for cell in todo:
+            stale = os.path.join(cell_dir(root, cell), FAILED)
+            if os.path.isfile(stale):
+                os.remove(stale)
         finished += [c.name for c in todo]
     return {"finished": finished, "failed": failed, "interrupted": None}
 
@@ -342,10 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         sweep = load_sweep(args.sweep_file, args.variant, overrides)
         for cell in sweep.cells:  # every cell's config is checked before anything runs
             config_lib.validate(cell_config(cell, args.root))
+        write_manifest(sweep, args.root, args.sweep_file, args.variant, overrides)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"sweep error: {e}", file=sys.stderr)
         return 2
-    write_manifest(sweep, args.root, args.sweep_file, args.variant, overrides)
     if args.only:
         # The manifest keeps every cell, so the report lists the others as not run.
         cells = [c for c in sweep.cells if any(fnmatch.fnmatch(c.name, p) for p in args.only)]

@@ -106,6 +106,16 @@ def test_report_chooses_the_baseline_on_validation_and_tests_headroom(tmp_path):
     assert tests[("layer1", "attention_all")]["difference"] == pytest.approx(0.04)
 
 
+def test_report_narrows_to_the_cells_asked_for(tmp_path):
+    root = str(tmp_path)
+    _fake_sweep(root, {"none": [0.7, 0.7], "attention_all": [0.8, 0.8], "smat": [0.9, 0.9]})
+    rows = report.write(root, samples=50, only=["smat/*", "none/seed1"])["rows"]
+    assert [(r["explainer"], r["seeds"]) for r in rows] == [("none", 1), ("smat", 2)]
+    assert report.main([root, "--bootstrap", "50", "--explainers", "attention_all"]) == 0
+    with open(os.path.join(root, "results.csv")) as f:
+        assert [r["explainer"] for r in csv.DictReader(f)] == ["attention_all"]
+
+
 def test_paired_test_finds_no_difference_between_equal_explainers(tmp_path):
     root = str(tmp_path)
     _fake_sweep(root, {"attention_all": [0.8, 0.8], "smat": [0.8, 0.8]}, seed=1)
@@ -156,6 +166,45 @@ def test_a_finished_sweep_is_skipped_and_a_failing_cell_is_reported(smoke_sweep,
     )
     assert sweep.main([str(tmp_path / "mixed.py"), "--root", root]) == 1  # one cell failed
     assert not os.path.exists(os.path.join(root, "cells", "too_many", "summary.json"))
+    # The root remembers both sweeps: one report over all their cells, each missing one with why.
+    manifest = sweep.read_manifest(root)
+    assert len(manifest["invocations"]) == 2 and len(manifest["cells"]) == 5
+    result = report.write(root, samples=50)
+    assert {r["explainer"] for r in result["rows"]} == {
+        "none",
+        "attention_last",
+        "gradient_x_input",
+        "smat",
+    }
+    (missing,) = result["missing"]
+    assert missing.startswith("too_many (failed: ") and "num_examples" in missing
+    with open(os.path.join(root, "cells.csv")) as f:
+        cells = {r["name"]: r for r in csv.DictReader(f)}
+    assert len(cells) == 5 and cells["too_many"]["status"].startswith("failed: ")
+    smat_cell = cells["n64/smat/seed0"]
+    assert smat_cell["status"] == "finished" and smat_cell["setup"] == "learnable_teacher"
+    assert float(smat_cell["test/simulability"]) > 0 and float(smat_cell["wall_time_s"]) > 0
+    narrowed = report.write(root, samples=50, explainers=["smat", "none"])
+    assert {r["explainer"] for r in narrowed["rows"]} == {"none", "smat"}
+    assert not narrowed["missing"]
+    report.write(root, samples=50)  # the full report again, for the tests that read it
+
+
+def test_a_cell_name_reused_with_another_config_is_refused(smoke_sweep, tmp_path, capsys):
+    root, _ = smoke_sweep
+    configs = os.path.join(REPO, "configs")
+    (tmp_path / "clash.py").write_text(
+        "from smat.sweep import Cell, Sweep\n"
+        "def get_sweep(variant):\n"
+        f"    return Sweep(cells=[Cell('n64/none/seed0', '{configs}/imdb_static.py:smoke',\n"
+        "             {'teacher_explainer.name': 'none', 'beta': 0.0, 'num_examples': 64.0,\n"
+        "              'seed': 0, 'optim.learning_rate': 0.5}, {'explainer': 'none'})])\n"
+    )
+    before = open(os.path.join(root, "sweep.json")).read()
+    assert sweep.main([str(tmp_path / "clash.py"), "--root", root]) == 2
+    err = capsys.readouterr().err
+    assert "n64/none/seed0 is already in" in err and "optim.learning_rate" in err
+    assert open(os.path.join(root, "sweep.json")).read() == before
 
 
 def test_print_commands_lists_the_teacher_then_one_command_per_cell(smoke_sweep, capsys):

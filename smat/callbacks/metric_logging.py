@@ -2,46 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from smat import config as config_lib
 from smat import metric_writers
 from smat.callbacks.base import Callback
-
-# The settings a run's HParams session records (those its config has): what studies vary.
-HPARAMS = (
-    "setup",
-    "num_examples",
-    "seed",
-    "beta",
-    "teacher_explainer.name",
-    "teacher_explainer.layer",
-    "teacher_explainer.head",
-    "teacher_explainer.from_run",
-    "optim.name",
-    "optim.learning_rate",
-    "train.num_epochs",
-    "meta.optim.learning_rate",
-    "meta.hypergradient",
-    "meta.interval",
-    "meta.valid_batch_size",
-    "meta.simulated_update",
-    "explainer_optim.name",
-    "explainer_optim.learning_rate",
-)
-
-
-def hparams(config) -> dict[str, Any]:
-    """The HPARAMS fields the config has, as bool/int/float/str (what the plugin stores)."""
-    out = {}
-    for field in HPARAMS:
-        node = config
-        for key in field.split("."):
-            node = node.get(key) if hasattr(node, "get") else None
-            if node is None:
-                break
-        if node is not None:
-            out[field] = node if isinstance(node, bool | int | float | str) else str(node)
-    return out
 
 
 class MetricLogger(Callback):
@@ -77,5 +40,5 @@ class MetricLogger(Callback):
             and isinstance(v, int | float)
             and not isinstance(v, bool)
         }
-        self.writer.write_hparams(trainer.step, hparams(trainer.config), final)
+        self.writer.write_hparams(trainer.step, config_lib.hparams(trainer.config), final)
         self.writer.close()

@@ -76,10 +76,7 @@ def evaluate(
     from smat import sweep as sweep_lib
     from smat.explain import teacher_explainer
 
-    manifest = checkpointing.read_json(os.path.join(root, "sweep.json"))
-    cells = sweep_lib.load_sweep(
-        manifest["sweep_file"], manifest["variant"], manifest.get("overrides")
-    ).cells
+    cells = sweep_lib.manifest_cells(root)
     groups: dict[tuple[str, int | None], list[dict[str, float]]] = {}
     static_done: set[str] = set()
     teacher = None  # every cell shares the sweep's teacher: loaded once
