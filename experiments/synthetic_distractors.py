@@ -41,9 +41,25 @@ from smat.models import BuiltModel, EncoderConfig, TextClassifier
 LENGTH, LAYERS, HEADS, AGREEMENT = 32, 2, 4, 0.75
 SIZES = {
     # examples of the pretraining / teacher / each student split, student examples, epochs
-    "smoke": dict(pretrain=512, teacher=512, split=128, n=32, epochs=2, seeds=(0,), ks=(1, 2)),
+    "smoke": dict(
+        pretrain=512,
+        teacher=512,
+        split=128,
+        n=32,
+        epochs=2,
+        seeds=(0,),
+        ks=(1, 2),
+        horizon_iterations=2,
+    ),
     "default": dict(
-        pretrain=6000, teacher=6000, split=500, n=64, epochs=20, seeds=(0, 1, 2), ks=(1, 4, 16)
+        pretrain=6000,
+        teacher=6000,
+        split=500,
+        n=64,
+        epochs=20,
+        seeds=(0, 1, 2),
+        ks=(1, 4, 16),
+        horizon_iterations=30,
     ),
 }
 TRANSFER_SEED = 10  # transfer students: seeds 10, 11, ... (no SMAT cell's own student)
@@ -291,6 +307,88 @@ def hypergradients(study: Study, ranking: dict[str, float], ks, draws: int = 8) 
     return out
 
 
+def full_horizon(study: Study, iterations: int, lr: float = 0.05) -> dict:
+    """φ learned by the meta-gradient of a whole student training instead of one step: each
+    iteration unrolls every step of a fresh SMAT student (seeds 0, 1, 2 in turn, the student's
+    own AdamW; φ enters through the explanation loss), differentiates the simulation loss of the
+    trained student on the student-validation split with respect to φ, and takes an Adam step
+    of `lr` on φ's head logits. Affordable here (80 steps of a small encoder); the point is
+    whether the horizon, not the teaching signal, is what the one-step meta-gradient lacks."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from smat import optim
+
+    s = study.s
+
+    def student(seed):
+        trainer = smat.student_trainer(
+            study.model,
+            study.params,
+            train_data=study.d["pool"],
+            valid_data=study.d["student_valid"],
+            test_data=study.d["test"],
+            num_examples=s["n"],
+            explainer="attention",
+            learn=True,
+            seed=seed,
+            beta=5.0,
+            workdir=os.path.join(study.root, "full_horizon", f"seed{seed}"),
+            config={**STUDENT, "train.num_epochs": float(s["epochs"])},
+            callbacks=[],
+        )
+        trainer.setup()
+        train = jax.tree.map(
+            lambda *x: jnp.stack(x),
+            *[trainer.batches.batch(i) for i in range(trainer.total_steps)],
+        )
+        return trainer, train
+
+    students = [student(seed) for seed in (0, 1, 2)]
+    first = students[0][0]
+    sim = first.sim
+    tx = optim.for_student(first.config, first.total_steps)
+    valid = {k: jnp.asarray(v) for k, v in first.valid_set.arrays.items()}
+    valid["weight"] = jnp.ones(len(valid["label"]))
+
+    def outer(phi, params, opt_state, rng, train):
+        def step(carry, batch):
+            p, o, i = carry
+            g = jax.grad(lambda q: sim.loss(q, phi, batch, jax.random.fold_in(rng, i))[0])(p)
+            u, o = tx.update(g, o, p)
+            return (optax.apply_updates(p, u), o, i + 1), None
+
+        (p, _, _), _ = jax.lax.scan(jax.checkpoint(step), (params, opt_state, 0), train)
+        return sim.simulation_loss(p, valid)
+
+    grad = jax.jit(jax.value_and_grad(outer))
+    meta = optax.adam(lr)
+    phi = first.state.phi
+    meta_state = meta.init(phi)
+    losses, weights = [], [np.asarray(first.head_weights(phi)).round(4).tolist()]
+    start = time.time()
+    for it in range(iterations):
+        trainer, train = students[it % len(students)]
+        st = trainer.state
+        loss, g = grad(phi, st.params, st.opt_state, st.rng, train)
+        updates, meta_state = meta.update(g, meta_state, phi)
+        phi = optax.apply_updates(phi, updates)
+        losses.append(float(loss))
+        weights.append(np.asarray(first.head_weights(phi)).round(4).tolist())
+    final = np.asarray(first.head_weights(phi), np.float32)
+    path = os.path.join(study.root, "full_horizon_weights.npy")
+    np.save(path, final / final.sum())
+    return {
+        "iterations": iterations,
+        "lr": lr,
+        "outer_loss": [round(x, 4) for x in losses],
+        "weights": weights,
+        "path": path,
+        "seconds": round(time.time() - start, 1),
+    }
+
+
 def run(size: str, root: str) -> dict:
     s = SIZES[size]
     start = time.time()
@@ -329,11 +427,17 @@ def run(size: str, root: str) -> dict:
         study.run("attention_all", fresh, {"name": "attention"}, False, {})
         study.run("transfer_smat", fresh, {"name": "attention", "from_run": source}, False, {})
     diagnostics = hypergradients(study, {h: val[h] for h in singles}, s["ks"])
+    horizon = full_horizon(study, s["horizon_iterations"])
+    for i, _ in enumerate(seeds):
+        fresh = TRANSFER_SEED + i
+        explainer = {"name": "attention", "from_run": horizon["path"]}
+        study.run("full_horizon_transfer", fresh, explainer, False, {})
     result = {
         "teacher_test_accuracy": t_summary["test/accuracy"],
         "head_masses": masses,
         "best_single_head_by_validation": best,
         "hypergradient": diagnostics,
+        "full_horizon": horizon,
         "wall_time_s": round(time.time() - start, 1),
     }
     checkpointing.write_json(os.path.join(root, "synthetic_distractors.json"), result)
@@ -375,6 +479,26 @@ def format_extra(result: dict) -> str:
         f"With a 16-example validation batch (the default meta-step, K = 1), 8 batches: mean "
         f"pairwise cosine of their meta-gradients {hg['batch16_mean_cosine']:+.2f}; ρ per batch "
         f"{', '.join(f'{x:+.2f}' for x in hg['batch16_spearman'])}.",
+    ]
+    fh = result["full_horizon"]
+    heads = hg["heads"]
+    lines += [
+        "",
+        f"Full-horizon meta-gradient ({fh['iterations']} iterations of Adam {fh['lr']} on φ, each "
+        "differentiating the trained student's validation simulation loss through all of its "
+        f"training steps; {fh['seconds']:.0f} s): outer loss, mean over the three students, "
+        f"{np.mean(fh['outer_loss'][:3]):.4f} in the first three iterations, "
+        f"{np.mean(fh['outer_loss'][-3:]):.4f} in the last three; head weights (the "
+        "`full_horizon_transfer` rows teach fresh students with the final ones):",
+        "",
+        f"| iteration | {' | '.join(heads)} |",
+        "|---|" + "---|" * len(heads),
+    ]
+    shown = sorted({0, len(fh["weights"]) // 4, len(fh["weights"]) // 2, len(fh["weights"]) - 1})
+    for i in shown:
+        w = np.asarray(fh["weights"][i]).ravel()
+        lines.append(f"| {i} | {' | '.join(f'{x:.3f}' for x in w)} |")
+    lines += [
         "",
         f"Wall time: {result['wall_time_s']:.0f} s.",
     ]

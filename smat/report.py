@@ -448,8 +448,8 @@ def write(
         f"({samples} resamples).",
         "",
         "Bold: the highest test mean per size; *kind*: static (fixed explainer), learned (SMAT) "
-        "or transfer (a SMAT run's explainer, frozen, teaching fresh students); *val*: mean "
-        "best validation simulability (what selects).",
+        "or transfer (fixed weights from a SMAT run or a .npy file, frozen, teaching fresh "
+        "students); *val*: mean best validation simulability (what selects).",
         "",
         "| examples | explainer | kind | seeds | val | median [IQR] over seeds | mean [95% CI] "
         "| per seed | wall time / run |",
