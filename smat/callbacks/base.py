@@ -9,10 +9,37 @@ checkpoint and given back through `load_state_dict` on resume.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from smat.trainers.base import Trainer
+import ml_collections
+
+
+class Trainer(Protocol):
+    """What callbacks read and call on a trainer (`smat.trainers.base.Trainer` is one): the
+    interface, not the module, so callbacks and trainers do not import each other."""
+
+    config: ml_collections.ConfigDict
+    workdir: str
+    state: Any
+    step: int
+    total_steps: int
+    monitor: str
+    should_stop: bool
+    stop_reason: str
+    evaluated_at: int
+    checkpointer: Any  # smat.checkpointing.Checkpointer, set in setup()
+
+    def checkpoint_meta(self) -> dict[str, Any]: ...
+
+    def checkpoint_due(self, step: int | None = None) -> bool: ...
+
+    def best_params(self) -> Any: ...
+
+    def eval_images(self) -> dict[str, Any]: ...
+
+    def explainer_weights(self) -> dict[str, Any]:
+        """Students only: current teacher (φ) and student (ψ) head weights."""
+        ...
 
 
 def improved(value: float, best: float | None, mode: str) -> bool:
