@@ -280,7 +280,8 @@ def best_static(rows, n: int) -> dict[str, Any] | None:
 
 def paired_tests(groups: list[Group], rows, samples: int, seed: int = 0) -> list[dict[str, Any]]:
     """Per num_examples: every learned or transferred explainer against the best static one
-    (chosen on validation), and that one against the uniform mix."""
+    (chosen on validation); where that is not the uniform mix, also against the uniform mix,
+    and the best static one against it (is there headroom?)."""
     out = []
     by_key = {(g.num_examples, g.explainer): g for g in groups}
     for n in sorted({g.num_examples for g in groups}):
@@ -288,11 +289,14 @@ def paired_tests(groups: list[Group], rows, samples: int, seed: int = 0) -> list
         if best is None:
             continue
         baseline = by_key[(n, best["explainer"])]
-        pairs = [g for g in groups if g.num_examples == n and g.kind != "static"]
-        if best["explainer"] != UNIFORM and (n, UNIFORM) in by_key:
-            pairs.append(baseline)
-        for g in pairs:
-            other = by_key[(n, UNIFORM)] if g is baseline else baseline
+        uniform = by_key.get((n, UNIFORM)) if best["explainer"] != UNIFORM else None
+        pairs = []
+        for g in groups:
+            if g.num_examples == n and g.kind != "static":
+                pairs += [(g, baseline)] + ([(g, uniform)] if uniform else [])
+        if uniform:
+            pairs.append((baseline, uniform))
+        for g, other in pairs:
             test = paired_test(g, other, samples, seed)
             test["selected_on_test"] = bool(best.get("selected_on_test"))
             out.append(test)
@@ -475,7 +479,8 @@ def write(
                 if on_test
                 else "validation simulability"
             )
-            + "; and that one against the uniform mix:",
+            + "; where that is not the uniform mix, each also against the uniform mix, and "
+            "the best static one against it:",
             "",
             "| examples | explainer | baseline | difference [95% CI] | p (two-sided) |",
             "|---|---|---|---|---|",

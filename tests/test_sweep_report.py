@@ -102,8 +102,13 @@ def test_report_chooses_the_baseline_on_validation_and_tests_headroom(tmp_path):
         val_offsets={"L0H1": -0.05},
     )
     tests = {(t["explainer"], t["baseline"]): t for t in report.write(root, samples=300)["tests"]}
-    assert set(tests) == {("smat", "layer1"), ("layer1", "attention_all")}
+    assert set(tests) == {
+        ("smat", "layer1"),
+        ("smat", "attention_all"),  # does the learned one beat the uniform mix?
+        ("layer1", "attention_all"),  # is there headroom?
+    }
     assert tests[("layer1", "attention_all")]["difference"] == pytest.approx(0.04)
+    assert tests[("smat", "attention_all")]["difference"] == pytest.approx(0.05)
 
 
 def test_report_narrows_to_the_cells_asked_for(tmp_path):
