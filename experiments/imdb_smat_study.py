@@ -14,10 +14,12 @@ still answers the main question). Parts (cell label `part`):
             (`L<l>H<h>`, 2 seeds): 3 per layer spread over the 12, plus the heads that
             `rank-heads` (a cheap criterion: how far fine-tuning moved the head's explanation
             away from the pretrained model's) ranks first (L1H7) and last (L0H7).
-  smat      SMAT (meta AdamW 5e-4, the paper's; seeds 0-2), and meta learning rates 2e-3 and
-            1e-2 (seed 0).
-  transfer  the explainer each SMAT seed learned, frozen, teaching fresh students (seeds
-            10-12), against uniform attention on the same seeds.
+  smat      SMAT (meta AdamW 5e-4, the paper's; seeds 0-2); SMAT differentiating through a
+            plain SGD step with a 128-example validation batch (`smat_sgdsim_v128`, seeds
+            0-2: the variant that finds the cue heads in experiments/synthetic_distractors.py);
+            meta learning rates 2e-3 and 1e-2 (seed 0).
+  transfer  the explainer each SMAT seed learned (both kinds), frozen, teaching fresh
+            students (seeds 10-12), against uniform attention on the same seeds.
   cost      SMAT with the online hypergradient, a meta-step every 2 and 4 steps, and an
             8-example validation batch (seed 0).
   psi       the student explainer ψ with an optimiser of its own (AdamW 1e-2, `_psi` labels)
@@ -45,6 +47,7 @@ COST = {
     "every4": {"meta.interval": 4},
     "valid8": {"meta.valid_batch_size": 8},
 }
+SGDSIM = {"beta": BETA, "meta.simulated_update": "sgd", "meta.valid_batch_size": 128}
 TRANSFER_SEEDS = (10, 11, 12)  # fresh students, none of them a SMAT cell's own student
 SEEDS = (0, 1, 2)
 HEAD_SEEDS = (0, 1)
@@ -82,6 +85,8 @@ def cells() -> list[Cell]:
     out = [_cell("none", "headroom", STATIC, static["none"], s) for s in SEEDS]
     out += [_cell("attention_all", "headroom", STATIC, static["attention_all"], s) for s in SEEDS]
     out += [_cell("smat", "smat", LEARNABLE, smat["smat"], s) for s in SEEDS]
+    # The variant that found the cue heads on the synthetic distractor task.
+    out += [_cell("smat_sgdsim_v128", "smat", LEARNABLE, SGDSIM, s) for s in SEEDS]
     out += [
         _cell("attention_all", "headroom", STATIC, static["attention_all"], s)
         for s in TRANSFER_SEEDS
@@ -99,9 +104,14 @@ def cells() -> list[Cell]:
         ]
         for s in HEAD_SEEDS
     }
-    out += layers + heads[0]
+    out += layers
     for label, overrides in COST.items():
         out.append(_cell(f"smat_{label}", "cost", LEARNABLE, {"beta": BETA, **overrides}, 0))
+    for source, seed in zip(SEEDS, TRANSFER_SEEDS, strict=True):
+        from_run = {"teacher_explainer.from_run": f"cell:n{N}/smat_sgdsim_v128/seed{source}"}
+        overrides = {**_attention(), **from_run}
+        out.append(_cell("transfer_smat_sgdsim_v128", "transfer", STATIC, overrides, seed))
+    out += heads[0]
     out += [
         _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 1) for ly in range(LAYERS)
     ]

@@ -13,10 +13,10 @@ examples, so without help they also lean on the distractors.
 
 Parts, all with the same students (3 seeds): headroom (no explanation, the uniform mix of all
 8 heads, each single head, and mixes on the line from uniform to the best single head by
-validation), SMAT variants (meta learning rate, ψ's own optimiser, a simulated SGD step with a
+validation), SMAT variants (meta learning rate, ψ's own optimiser, a simulated SGD step and/or a
 128-example validation batch, the online hypergradient), and transfer (each SMAT seed's
-learned explainer, frozen, teaching fresh students, against uniform attention on the same
-seeds). Then the meta-gradient itself at the start: its direction for unrolls of K student
+learned explainer, default and SGD-simulated, frozen, teaching fresh students, against uniform
+attention on the same seeds). Then the meta-gradient itself at the start: its direction for unrolls of K student
 steps, how well it agrees between validation batches, and whether it points to the heads that
 teach best (Spearman correlation with the single heads' validation simulability).
 Every cell is a workdir under --root with a sweep.json, so the run resumes and
@@ -62,6 +62,7 @@ SIZES = {
         horizon_iterations=30,
     ),
 }
+TRANSFERRED = ("smat", "smat_sgdsim_v128")  # SMAT cells whose explainers teach fresh students
 TRANSFER_SEED = 10  # transfer students: seeds 10, 11, ... (no SMAT cell's own student)
 STUDENT = {
     "progress": False,
@@ -77,6 +78,10 @@ SMAT_VARIANTS = {
     "smat_psi": {"explainer_optim.name": "adamw", "explainer_optim.learning_rate": 1e-2},
     "smat_sgdsim_v128": {"meta.simulated_update": "sgd", "meta.valid_batch_size": 128},
     "smat_online_v128": {"meta.hypergradient": "online", "meta.valid_batch_size": 128},
+    # Which half of smat_sgdsim_v128 matters: the plain SGD simulated step, or the larger
+    # validation batch?
+    "smat_sgdsim": {"meta.simulated_update": "sgd"},
+    "smat_v128": {"meta.valid_batch_size": 128},
 }
 
 
@@ -423,11 +428,18 @@ def run(size: str, root: str) -> dict:
             study.run(label, seed, {"name": "attention"}, True, overrides)
     for i, seed in enumerate(seeds):
         fresh = TRANSFER_SEED + i
-        source = os.path.join(root, "cells", f"n{s['n']}", "smat", f"seed{seed}")
         study.run("attention_all", fresh, {"name": "attention"}, False, {})
-        study.run("transfer_smat", fresh, {"name": "attention", "from_run": source}, False, {})
-    diagnostics = hypergradients(study, {h: val[h] for h in singles}, s["ks"])
-    horizon = full_horizon(study, s["horizon_iterations"])
+        for label in TRANSFERRED:
+            source = os.path.join(root, "cells", f"n{s['n']}", label, f"seed{seed}")
+            explainer = {"name": "attention", "from_run": source}
+            study.run(f"transfer_{label}", fresh, explainer, False, {})
+    # The diagnostics of an earlier invocation on this root are kept (they are deterministic).
+    saved = os.path.join(root, "synthetic_distractors.json")
+    old = checkpointing.read_json(saved) if os.path.isfile(saved) else {}
+    diagnostics = old.get("hypergradient") or hypergradients(
+        study, {h: val[h] for h in singles}, s["ks"]
+    )
+    horizon = old.get("full_horizon") or full_horizon(study, s["horizon_iterations"])
     for i, _ in enumerate(seeds):
         fresh = TRANSFER_SEED + i
         explainer = {"name": "attention", "from_run": horizon["path"]}
