@@ -1,0 +1,44 @@
+"""The issue-16 study files: every cell of the IMDB study is a valid config whose references
+name earlier cells, and the synthetic distractor study's splits are disjoint draws."""
+
+import importlib.util
+import os
+
+import numpy as np
+
+from smat import config as config_lib
+from smat import sweep
+from tests.conftest import REPO
+
+STUDY = os.path.join(REPO, "experiments", "imdb_smat_study.py")
+
+
+def test_imdb_smat_study_cells_are_valid_and_ordered(tmp_path):
+    cells = sweep.load_sweep(STUDY, "cpu").cells
+    names = [c.name for c in cells]
+    for cell in cells:
+        config_lib.validate(sweep.cell_config(cell, str(tmp_path)))
+    # The main comparison runs first: SMAT (3 seeds) right after its uniform baseline.
+    assert names.index("n500/smat/seed2") < names.index("n500/L0H0/seed0")
+    transfer = next(c for c in cells if c.name == "n500/transfer_smat/seed10")
+    source = sweep.resolved_overrides(transfer, str(tmp_path))["teacher_explainer.from_run"]
+    assert source == sweep.cell_dir(str(tmp_path), "n500/smat/seed0")
+    assert {c.labels["part"] for c in cells} == {"headroom", "smat", "transfer", "cost", "psi"}
+
+
+def test_synthetic_distractor_splits_are_disjoint():
+    spec = importlib.util.spec_from_file_location(
+        "synthetic_distractors", os.path.join(REPO, "experiments", "synthetic_distractors.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    s = module.SIZES["smoke"]
+    d = module.data(s)
+    assert len(d["pool"]["label"]) == 2 * s["split"] and len(d["test"]["label"]) == s["split"]
+    rows = {k: {r.tobytes() for r in d[k]["input_ids"]} for k in ("pool", "student_valid", "test")}
+    assert not rows["pool"] & rows["test"] and not rows["student_valid"] & rows["test"]
+    # Pretraining labels are the distractors' polarity, not the task's.
+    pre = d["pretrain"]
+    ids = pre["input_ids"]
+    positive_distractor = ((ids >= 19) & (ids < 27)).any(1)  # 8 cues x 2, then 8 positive
+    np.testing.assert_array_equal(positive_distractor, pre["label"] == 1)
