@@ -121,6 +121,21 @@ def test_sigterm_then_resume_is_bit_identical(reference, tmp_path):
     np.testing.assert_array_equal(_predictions(tmp_path)["logits"], _predictions(ref_dir)["logits"])
 
 
+def test_a_signal_while_the_run_finishes_stops_the_caller_after_saving(reference, tmp_path):
+    c, _, ref = reference
+
+    class SignalAtEnd(Callback):
+        def on_train_end(self, trainer, summary):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = NoTeacherTrainer(c, str(tmp_path))
+    trainer.callbacks.append(SignalAtEnd())
+    with pytest.raises(KeyboardInterrupt, match="SIGINT while the run finished"):
+        trainer.fit()
+    summary = checkpointing.read_json(str(tmp_path / "summary.json"))
+    assert summary["status"] == "finished" and summary["test/accuracy"] == ref["test/accuracy"]
+
+
 def test_sigkill_then_resume_is_bit_identical(reference, tmp_path, cache_dir):
     _, ref_dir, ref = reference
     cmd = [

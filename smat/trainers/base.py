@@ -27,11 +27,23 @@ from smat.trainers.common import run_eval
 
 
 class _StopSignal:
-    """Turns SIGINT/SIGTERM into a flag checked after each step; a second SIGINT aborts."""
+    """Turns SIGINT/SIGTERM into a flag checked after each step; a second SIGINT aborts.
+
+    A signal that arrives once the loop has ended (`ending()`: the final test, summary and
+    saves) lets the run finish and save, then raises KeyboardInterrupt on exit, so that a
+    caller running several runs (a sweep) stops instead of losing the request.
+    """
 
     def __init__(self):
         self.signum: int | None = None
+        self.late: int | None = None
+        self._ending = False
         self._old: dict[int, Any] = {}
+
+    def ending(self) -> int | None:
+        """The signal received so far; later ones are handled after the run is saved."""
+        self._ending = True
+        return self.signum
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -42,6 +54,13 @@ class _StopSignal:
     def _handle(self, signum, frame):
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if self._ending:
+            self.late = signum
+            print(
+                f"\n{signal.Signals(signum).name}: the run is finishing; stopping after it",
+                flush=True,
+            )
+            return
         self.signum = signum
         print(
             f"\n{signal.Signals(signum).name}: finishing this step and saving a checkpoint "
@@ -49,9 +68,11 @@ class _StopSignal:
             flush=True,
         )
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         for s, old in self._old.items():
             signal.signal(s, old)
+        if self.late is not None and exc_type is None:
+            raise KeyboardInterrupt(f"{signal.Signals(self.late).name} while the run finished")
 
 
 class Trainer:
@@ -235,7 +256,7 @@ class Trainer:
                 self.record_step(metrics)
                 if stop.signum is not None:
                     break
-            return self.end(stop.signum)
+            return self.end(stop.ending())
 
     # `fit` in parts, so that `smat.trainers.lockstep` can drive several trainers at once.
     def begin(self) -> dict[str, Any] | None:
