@@ -16,9 +16,10 @@ Parts, all with the same students (3 seeds): headroom (no explanation, the unifo
 validation), SMAT variants (meta learning rate, ψ's own optimiser, a simulated SGD step and/or a
 128-example validation batch, the online hypergradient), and transfer (each SMAT seed's
 learned explainer, default and SGD-simulated, frozen, teaching fresh students, against uniform
-attention on the same seeds). Then the meta-gradient itself at the start: its direction for unrolls of K student
-steps, how well it agrees between validation batches, and whether it points to the heads that
-teach best (Spearman correlation with the single heads' validation simulability).
+attention on the same seeds). Then the meta-gradient itself at the start: its direction for
+unrolls of K student steps, how well it agrees between validation batches, and whether it
+points to the heads that teach best (Spearman correlation with the single heads' validation
+simulability).
 Every cell is a workdir under --root with a sweep.json, so the run resumes and
 `python -m smat.report` recomputes the statistics.
 """
