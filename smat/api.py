@@ -8,6 +8,7 @@ TensorBoard) with your teacher and data passed in, and returns the explainer of 
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from typing import Any
@@ -174,6 +175,12 @@ def train_explainer(teacher: Any, teacher_params: Any = None, **kwargs) -> Train
         restore_best_of(trainer.workdir)["phi"],
         summary=summary,
     )
+
+
+# train_explainer takes exactly student_trainer's arguments: show them (help(), IDEs, inspect).
+train_explainer.__signature__ = inspect.signature(student_trainer).replace(
+    return_annotation=TrainedExplainer
+)
 
 
 def _splits(train_name: str, valid_name: str, train_data, valid_data, test_data):

@@ -220,6 +220,7 @@ def test_gradient_explainer_and_a_registered_student(tmp_path):
 def test_train_explainer_defaults_are_the_documented_config_defaults():
     c = config_lib.student_base(config_lib.base())
     defaults = inspect.signature(smat.train_explainer).parameters
+    assert defaults == inspect.signature(smat.student_trainer).parameters
     assert defaults["num_examples"].default == c.num_examples
     assert defaults["beta"].default == c.beta
     assert defaults["seed"].default == c.seed
