@@ -12,7 +12,9 @@ Layout of a workdir:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
 from typing import Any
@@ -23,7 +25,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from smat.errors import ConfigError
+from smat.errors import CheckpointError, ConfigError
 
 
 def _abstract(tree):
@@ -34,11 +36,24 @@ def _abstract(tree):
     )
 
 
+@contextlib.contextmanager
+def _quiet_orbax():
+    """Orbax logs a damaged file at ERROR before raising; the caller's one line says it."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 class Checkpointer:
     """Saves and restores the `latest` train states and the `best` params of a workdir."""
 
     def __init__(self, workdir: str, keep: int = 2, async_save: bool = True):
         root = os.path.join(os.path.abspath(workdir), "checkpoints")
+        self.root = root
         self.latest = ocp.CheckpointManager(
             os.path.join(root, "latest"),
             options=ocp.CheckpointManagerOptions(
@@ -66,22 +81,55 @@ class Checkpointer:
         """Saves the train state at `step` (asynchronously if configured)."""
         if step in self.latest.all_steps():
             return
-        self.latest.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
-            ),
-        )
+        with self._saving(f"latest/{step}"):
+            self.latest.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+                ),
+            )
+
+    @contextlib.contextmanager
+    def _saving(self, what: str):
+        """Turns a failed write (a full disk, a vanished mount) into one CheckpointError: Orbax
+        writes into a temporary folder and renames it when complete, so the checkpoints saved
+        before stay intact and the next start resumes from the newest of them."""
+        try:
+            yield
+        except Exception as e:
+            intact = [s for s in self.latest.all_steps() if f"latest/{s}" != what]
+            kept = f"the checkpoint of step {max(intact)} is intact" if intact else "none was kept"
+            reason = (str(e).strip().splitlines() or [""])[0][:200]
+            raise CheckpointError(
+                f"saving checkpoint {what} under {self.root} failed ({type(e).__name__}: "
+                f"{reason}); {kept}: free space (or fix the folder) and run the same command "
+                "again to resume"
+            ) from None
 
     def restore_latest(self, like_state: Any) -> tuple[Any, dict[str, Any], int]:
-        """Restores the newest train state onto the shardings of `like_state`."""
-        step = self.latest.latest_step()
-        out = self.latest.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(_abstract(like_state)), meta=ocp.args.JsonRestore()
-            ),
+        """Restores the newest readable train state onto the shardings of `like_state`.
+
+        A checkpoint that cannot be read (truncated files, a half-copied folder) is moved to
+        `checkpoints/damaged/` with a one-line notice and the next older one is tried; when
+        none reads, CheckpointError names the folder.
+        """
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(_abstract(like_state)), meta=ocp.args.JsonRestore()
         )
+        out, step, moved = None, None, []
+        for candidate in sorted(self.latest.all_steps(), reverse=True):
+            try:
+                with _quiet_orbax():
+                    out, step = self.latest.restore(candidate, args=args), candidate
+                break
+            except Exception as e:  # any reader error: the files are not what was saved
+                moved.append(self._quarantine(self.latest, candidate, e))
+        if out is None:
+            raise CheckpointError(
+                f"no checkpoint under {self.latest.directory} can be read (moved to "
+                f"{', '.join(moved)}); restore the files from a copy, or delete "
+                f"{os.path.dirname(self.root)} to start the run again"
+            )
         # Best checkpoints newer than the restored step were written by the interrupted run after
         # this state; the resumed run will recompute them identically.
         for s in self.best.all_steps():
@@ -90,13 +138,14 @@ class Checkpointer:
         return out.state, out.meta, step
 
     def save_best(self, step: int, params: Any, meta: dict[str, Any]) -> None:
-        self.best.save(
-            step,
-            args=ocp.args.Composite(
-                params=ocp.args.StandardSave(params), meta=ocp.args.JsonSave(meta)
-            ),
-            force=True,
-        )
+        with self._saving(f"best/{step}"):
+            self.best.save(
+                step,
+                args=ocp.args.Composite(
+                    params=ocp.args.StandardSave(params), meta=ocp.args.JsonSave(meta)
+                ),
+                force=True,
+            )
 
     def best_step(self) -> int | None:
         return self.best.latest_step()
@@ -106,23 +155,56 @@ class Checkpointer:
         step = self.best.latest_step()
         if step is None:
             raise FileNotFoundError(f"no best checkpoint under {self.best.directory}")
-        if like_params is None:
-            # Replicated over every device of every process: the saved shardings name devices
-            # of the run that wrote them, which a multi-process reader may not address.
-            everywhere = NamedSharding(Mesh(np.asarray(jax.devices()), ("all",)), PartitionSpec())
-            like_params = jax.tree.map(
-                lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=everywhere),
-                self.best.item_metadata(step)["params"],
-            )
-        restore = ocp.args.StandardRestore(_abstract(like_params))
-        out = self.best.restore(
-            step, args=ocp.args.Composite(params=restore, meta=ocp.args.JsonRestore())
-        )
+        try:
+            with _quiet_orbax():
+                if like_params is None:
+                    # Replicated over every device of every process: the saved shardings name
+                    # devices of the run that wrote them, which a multi-process reader may not
+                    # address.
+                    everywhere = NamedSharding(
+                        Mesh(np.asarray(jax.devices()), ("all",)), PartitionSpec()
+                    )
+                    like_params = jax.tree.map(
+                        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=everywhere),
+                        self.best.item_metadata(step)["params"],
+                    )
+                restore = ocp.args.StandardRestore(_abstract(like_params))
+                out = self.best.restore(
+                    step, args=ocp.args.Composite(params=restore, meta=ocp.args.JsonRestore())
+                )
+        except Exception as e:  # any reader error: the files are not what was saved
+            moved = self._quarantine(self.best, step, e)
+            raise CheckpointError(
+                f"the best checkpoint (step {step}) cannot be read; moved to {moved}. Restore it "
+                f"from a copy, or delete {os.path.dirname(self.root)} and train the run again"
+            ) from None
         return out.params, out.meta
 
+    def _quarantine(self, manager: ocp.CheckpointManager, step: int, error: Exception) -> str:
+        """Moves an unreadable checkpoint aside (never deletes it); returns where it went."""
+        source = os.path.join(str(manager.directory), str(step))
+        kind = os.path.basename(str(manager.directory))
+        target = os.path.join(self.root, "damaged", f"{kind}-{step}")
+        k = 1
+        while os.path.exists(target):
+            k += 1
+            target = os.path.join(self.root, "damaged", f"{kind}-{step}.{k}")
+        if jax.process_index() == 0:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(source, target)
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            print(
+                f"checkpoint {kind}/{step} cannot be read ({type(error).__name__}: {reason}); "
+                f"moved to {target}",
+                flush=True,
+            )
+        manager.reload()
+        return target
+
     def wait(self) -> None:
-        self.latest.wait_until_finished()
-        self.best.wait_until_finished()
+        with self._saving("(asynchronous save)"):
+            self.latest.wait_until_finished()
+            self.best.wait_until_finished()
 
     def close(self) -> None:
         self.latest.close()

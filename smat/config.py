@@ -337,6 +337,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise ConfigError("data.split.student_test must be > 0: it is the test set")
     if c.task not in ("classification", "regression"):
         raise ConfigError(f"task={c.task!r}; choose classification or regression")
+    _check_registered(c, ConfigError)
     if c.setup == "no_teacher":
         return
     if "num_examples" not in c:
@@ -348,7 +349,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"num_examples={c.num_examples} must be > 0 (a count, or a fraction < 1)")
     if c.beta < 0:
         raise ConfigError(f"beta={c.beta} must be >= 0")
+    num_student_examples(c, c.data.split.student_train)
     _validate_student_sections(c, ConfigError)
+    _validate_teacher_section(c)
     if c.setup == "learnable_teacher":
         if c.beta == 0 or c.teacher_explainer.name != "attention":
             raise ConfigError(
@@ -384,6 +387,50 @@ def validate(c: ml_collections.ConfigDict) -> None:
             f"student_explainer.name={c.student_explainer.name!r}: the student's explainer must "
             "be 'attention' (it is trained with the student)"
         )
+
+
+def num_student_examples(c: ml_collections.ConfigDict, pool: int) -> int:
+    """`c.num_examples` (a count >= 1, or a fraction < 1 of the student_train pool of `pool`
+    examples) as a count; ConfigError if it exceeds the pool or is below one batch."""
+    from smat.errors import ConfigError
+
+    k = c.num_examples
+    n = max(int(round(k * pool)) if k < 1 else int(k), 1)
+    if n > pool:
+        raise ConfigError(
+            f"num_examples={k:g} exceeds the student_train pool ({pool}, data.split.student_train)"
+        )
+    if n < c.train.batch_size:
+        raise ConfigError(f"num_examples={n} is smaller than train.batch_size={c.train.batch_size}")
+    return n
+
+
+def _check_registered(c: ml_collections.ConfigDict, error: type[Exception]) -> None:
+    """Names chosen from registries (data, models, explainers) exist: a typo must not cost a
+    teacher's training before it is found."""
+    from smat import explainers
+    from smat.data import DATASETS
+    from smat.models import MODELS
+
+    names = [("data.name", DATASETS, c.data.name), ("model.name", MODELS, c.model.name)]
+    for field, registry, name in names:
+        if name not in registry:
+            raise error(f"{field}={name!r}: unknown; known: {', '.join(sorted(registry))}")
+    if c.setup != "no_teacher" and "beta" in c and c.beta > 0:
+        explainers.build(c.teacher_explainer, learnable=c.setup == "learnable_teacher")
+        if c.teacher_explainer.name != "none":
+            explainers.build(c.student_explainer, learnable=True)
+
+
+def _validate_teacher_section(c: ml_collections.ConfigDict) -> None:
+    """The teacher a student run would train, checked as that run will see it."""
+    from smat import teacher
+    from smat.errors import ConfigError
+
+    try:
+        validate(teacher.config_for(c))
+    except ConfigError as e:
+        raise ConfigError(f"teacher.{e}") from None
 
 
 def _validate_student_sections(c: ml_collections.ConfigDict, error: type[Exception]) -> None:

@@ -17,6 +17,7 @@ import difflib
 import os
 import signal
 import sys
+import threading
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -114,10 +115,12 @@ def main(argv: list[str]) -> None:
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
     from smat import distributed
-    from smat.errors import ConfigError
+    from smat.errors import CheckpointError, ConfigError
     from smat.trainers import TRAINERS
     from smat.trainers.lockstep import fit_together
+    from smat.workdir import WorkdirBusy
 
+    threading.excepthook = _one_line_background_error
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     config = _CONFIG.value
     workdir = _WORKDIR.value or default_workdir(
@@ -130,13 +133,31 @@ def main(argv: list[str]) -> None:
             summaries = [TRAINERS.get(config.setup)(config, workdir).fit()]
     except KeyError as e:
         sys.exit(f"config error: setup: {e.args[0]}")
+    except WorkdirBusy as e:
+        sys.exit(f"error: {e}")
     except ConfigError as e:
         sys.exit(f"config error: {e}")
+    except CheckpointError as e:
+        sys.exit(f"checkpoint error: {e}")
+    except OSError as e:  # a full disk or a vanished folder while writing logs or results
+        sys.exit(
+            f"error: {e.strerror or e} ({e.filename or 'a run file'}); the newest checkpoint "
+            "is intact: fix the cause and run the same command again to resume"
+        )
     except FloatingPointError as e:
         sys.exit(f"training error: {e}")
     for summary in summaries:
         if summary["status"] == "interrupted":
             sys.exit(128 + signal.Signals[summary["signal"]].value)
+
+
+def _one_line_background_error(args: threading.ExceptHookArgs) -> None:
+    """A log writer's thread that hits a full disk: one line (the main thread's checkpoint
+    save then stops the run with its own message)."""
+    if isinstance(args.exc_value, OSError):
+        print(f"error in {args.thread.name}: {args.exc_value}", file=sys.stderr, flush=True)
+    else:
+        threading.__excepthook__(args)
 
 
 def _seed_trainers(config, workdir: str, seeds: list[str]) -> list:

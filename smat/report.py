@@ -42,6 +42,7 @@ import numpy as np
 from smat import checkpointing
 from smat import config as config_lib
 from smat import sweep as sweep_lib
+from smat import workdir as workdir_lib
 from smat.errors import ConfigError
 from smat.evaluation import sweep_explanations
 
@@ -146,10 +147,13 @@ def selected_cells(
 
 
 def cell_status(workdir: str) -> str:
-    """Why a cell has or lacks predictions: finished, failed (its error), interrupted at step N,
-    started (no checkpoint yet) or not started."""
+    """Why a cell has or lacks predictions: finished, running (by whom), failed (its error),
+    interrupted at step N, started (no checkpoint yet) or not started."""
     if os.path.isfile(os.path.join(workdir, "summary.json")):
         return "finished"
+    busy = workdir_lib.holder(workdir)
+    if busy is not None:
+        return f"running: {workdir_lib.describe(busy)}"
     failed = os.path.join(workdir, sweep_lib.FAILED)
     if os.path.isfile(failed):
         error = checkpointing.read_json(failed)["error"].strip().splitlines()

@@ -30,6 +30,8 @@ from typing import Any
 
 from smat import checkpointing
 from smat import config as config_lib
+from smat import workdir as workdir_lib
+from smat.errors import CheckpointError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,7 +303,8 @@ def _groups(cells: list[Cell], root: str, seeds_together: bool) -> list[list[Cel
 
 
 def run(sweep: Sweep, root: str, seeds_together: bool = False) -> dict[str, Any]:
-    """Runs every cell (teacher first); returns {"finished", "failed", "interrupted"}.
+    """Runs every cell (teacher first); returns {"finished", "failed", "busy", "interrupted"}
+    (busy: cells another live process holds, left to it).
 
     seeds_together: train the cells that differ only in their seed in one compiled program
     (`smat.trainers.lockstep`), each still in its own workdir.
@@ -313,8 +316,8 @@ def run(sweep: Sweep, root: str, seeds_together: bool = False) -> dict[str, Any]
     first = cell_config(sweep.cells[0], root)
     summary = teacher.ensure_trained(first, teacher_dir(root))
     if summary["status"] != "finished":
-        return {"finished": [], "failed": [], "interrupted": "teacher"}
-    finished, failed, durations = [], [], []
+        return {"finished": [], "failed": [], "busy": [], "interrupted": "teacher"}
+    finished, failed, busy, durations = [], [], [], []
     total, seen = len(sweep.cells), 0
     for group in _groups(sweep.cells, root, seeds_together):
         seen += len(group)
@@ -340,7 +343,14 @@ def run(sweep: Sweep, root: str, seeds_together: bool = False) -> dict[str, Any]
                 trainers.append(TRAINERS.get(config.setup)(config, cell_dir(root, cell)))
             results = fit_together(trainers)
         except KeyboardInterrupt:
-            return {"finished": finished, "failed": failed, "interrupted": names}
+            return {"finished": finished, "failed": failed, "busy": busy, "interrupted": names}
+        except CheckpointError as e:  # a full disk fails every later cell too: stop here
+            print(f"[sweep] cell {names}: {e}", flush=True)
+            return {"finished": finished, "failed": failed, "busy": busy, "interrupted": names}
+        except workdir_lib.WorkdirBusy as e:  # another sweep on this root is training it
+            busy.append(names)
+            print(f"[sweep] cell {names} skipped: {e}", flush=True)
+            continue
         except Exception as e:  # a failed cell must not stop the sweep
             for cell in todo:
                 failed.append({"cell": cell.name, "error": f"{type(e).__name__}: {e}"})
@@ -353,14 +363,14 @@ def run(sweep: Sweep, root: str, seeds_together: bool = False) -> dict[str, Any]
             traceback.print_exc()
             continue
         if any(r["status"] != "finished" for r in results):
-            return {"finished": finished, "failed": failed, "interrupted": names}
+            return {"finished": finished, "failed": failed, "busy": busy, "interrupted": names}
         durations += [(time.time() - start) / len(todo)] * len(todo)
         for cell in todo:
             stale = os.path.join(cell_dir(root, cell), FAILED)
             if os.path.isfile(stale):
                 os.remove(stale)
         finished += [c.name for c in todo]
-    return {"finished": finished, "failed": failed, "interrupted": None}
+    return {"finished": finished, "failed": failed, "busy": busy, "interrupted": None}
 
 
 def _duration(seconds: float) -> str:
@@ -430,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for f in failed:
         print(f"[sweep] FAILED {f['cell']}: {f['error']}", flush=True)
+    for names in result["busy"]:
+        print(f"[sweep] left to the process training it: {names}", flush=True)
     if result["interrupted"]:
         print(f"[sweep] interrupted at {result['interrupted']}: run again to resume", flush=True)
         return 130

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import time
 from typing import Any
 
 import jax
@@ -19,7 +20,10 @@ import numpy as np
 from smat import checkpointing, models, sharding
 from smat import config as config_lib
 from smat import data as data_lib
+from smat import workdir as workdir_lib
 from smat.errors import ConfigError
+
+WAIT_S = 10.0  # how often a student polls a teacher another process is training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +63,26 @@ def ensure_trained(student_config: ml_collections.ConfigDict, workdir: str) -> d
     from smat.trainers.no_teacher import NoTeacherTrainer
 
     summary_path = os.path.join(workdir, "summary.json")
-    if os.path.isfile(summary_path):
-        return checkpointing.read_json(summary_path)
-    if jax.process_index() == 0:
-        print(f"no finished teacher in {workdir}: training it first", flush=True)
-    return NoTeacherTrainer(config_for(student_config), workdir).fit()
+    waiting = False
+    while not os.path.isfile(summary_path):
+        busy = workdir_lib.holder(workdir)
+        if busy is None:
+            if jax.process_index() == 0:
+                print(f"no finished teacher in {workdir}: training it first", flush=True)
+            try:
+                return NoTeacherTrainer(config_for(student_config), workdir).fit()
+            except workdir_lib.WorkdirBusy:  # another process took it in the meantime
+                continue
+        # Another run (a second sweep on the same root) is training this teacher: use it.
+        if not waiting:
+            print(
+                f"the teacher in {workdir} is being trained by {workdir_lib.describe(busy)}; "
+                "waiting for it",
+                flush=True,
+            )
+            waiting = True
+        time.sleep(WAIT_S)
+    return checkpointing.read_json(summary_path)
 
 
 def check_same_data(student: ml_collections.ConfigDict, teacher: dict[str, Any], where: str):

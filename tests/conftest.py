@@ -36,6 +36,29 @@ def smoke_config(cache_dir):
     return c
 
 
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory, cache_dir):
+    """One uninterrupted smoke teacher run (configs/imdb_teacher.py:smoke) that resumed, killed
+    or damaged runs are compared against: (config, workdir, summary)."""
+    from smat import config as config_lib
+    from smat.trainers import NoTeacherTrainer
+
+    c = config_lib.from_file(os.path.join(REPO, "configs", "imdb_teacher.py:smoke"))
+    c.data.cache_dir = cache_dir
+    c.progress = False
+    workdir = str(tmp_path_factory.mktemp("reference"))
+    summary = NoTeacherTrainer(c, workdir).fit()
+    return c, workdir, summary
+
+
+def predictions(workdir) -> dict:
+    """The arrays of a run's test_predictions.npz."""
+    import numpy as np
+
+    with np.load(os.path.join(workdir, "test_predictions.npz")) as z:
+        return {k: z[k] for k in z.files}
+
+
 @pytest.fixture
 def run_json_script():
     """Runs a Python script in a fresh interpreter (e.g. with fake devices) from the repo root

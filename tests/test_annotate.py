@@ -149,6 +149,11 @@ def test_study_folder_escapes_tokens_and_round_trips(tmp_path):
 # ----- web app (Flask test client) --------------------------------------------------------
 
 
+def _key(location: str) -> str:
+    """The annotator key in a redirect to `/a/<key>` (or `/a/<key>?new=1`)."""
+    return location.split("?")[0].rstrip("/").split("/")[-1]
+
+
 def _form(ranks, revision=0, action="rank"):
     data = {"action": action, "revision": str(revision)}
     data.update({f"rank{i}": str(r) for i, r in enumerate(ranks)})
@@ -162,40 +167,45 @@ def test_app_flow_validation_and_resume(tmp_path):
     assert client.post("/start", data={"name": "  "}).status_code == 400
     r = client.post("/start", data={"name": "<b>ana</b>"})
     assert r.status_code == 303
-    aid = int(r.headers["Location"].rstrip("/").split("/")[-1])
-    r = client.get(f"/a/{aid}")
-    assert r.headers["Location"].endswith(f"/a/{aid}/1")
-    page = client.get(f"/a/{aid}/1").data.decode()
+    key = _key(r.headers["Location"])
+    aid, _ = study.store().by_token(key)
+    r = client.get(f"/a/{key}")
+    assert r.headers["Location"].endswith(f"/a/{key}/1")
+    assert "Bookmark this page" in client.get(f"/a/{key}/1?new=1").data.decode()
+    page = client.get(f"/a/{key}/1").data.decode()
     assert "&lt;b&gt;ana&lt;/b&gt;" in page and "<b>ana</b>" not in page
     assert "&lt;script&gt;" in page and "<script>" not in page
     assert not any(name in page for name in EXPLAINERS)  # method names are hidden
     assert "Example 1 of 4" in page
 
-    bad = client.post(f"/a/{aid}/1", data=_form([1, 1, 2, 3]))
+    bad = client.post(f"/a/{key}/1", data=_form([1, 1, 2, 3]))
     assert bad.status_code == 400 and b"1,1,3,4" in bad.data
-    assert client.post(f"/a/{aid}/1", data={"action": "rank"}).status_code == 400
-    assert client.post(f"/a/{aid}/1", data=_form([1, 2, 3, 4], action="x")).status_code == 400
-    assert client.get(f"/a/{aid}/9").status_code == 404
-    assert client.post(f"/a/{aid}/0", data=_form([1, 2, 3, 4])).status_code == 404
+    assert client.post(f"/a/{key}/1", data={"action": "rank"}).status_code == 400
+    assert client.post(f"/a/{key}/1", data=_form([1, 2, 3, 4], action="x")).status_code == 400
+    assert client.get(f"/a/{key}/9").status_code == 404
+    assert client.post(f"/a/{key}/0", data=_form([1, 2, 3, 4])).status_code == 404
     assert client.get("/a/999/1").status_code == 404
+    assert client.get(f"/a/{key[:-1]}x/1").status_code == 404
 
-    r = client.post(f"/a/{aid}/1", data=_form([2, 1, 4, 2]))
-    assert r.status_code == 303 and r.headers["Location"].endswith(f"/a/{aid}/2")
-    again = client.post(f"/a/{aid}/1", data=_form([1, 2, 3, 4]))  # double submit
+    r = client.post(f"/a/{key}/1", data=_form([2, 1, 4, 2]))
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/a/{key}/2")
+    again = client.post(f"/a/{key}/1", data=_form([1, 2, 3, 4]))  # double submit
     assert again.status_code == 409
     order = study.order(aid, "ex0")
     (answer,) = study.store().answers(aid)
     assert answer.ranking == dict(zip(order, [2, 1, 4, 2], strict=True))
     assert answer.shown_order == order
     # Going back shows the saved ranks checked; changing them needs the shown revision.
-    back = client.get(f"/a/{aid}/1").data.decode()
+    back = client.get(f"/a/{key}/1").data.decode()
     assert 'name="revision" value="1"' in back and back.count("checked") == 4
-    assert client.post(f"/a/{aid}/1", data=_form([1, 1, 1, 1], revision=1)).status_code == 303
-    assert client.post(f"/a/{aid}/2", data=_form([], action="skip")).status_code == 303
-    # Resuming continues at the first example not answered; the overview lists the rest.
-    r = client.post("/start", data={"name": "<b>ana</b>"})
-    assert client.get(r.headers["Location"]).headers["Location"].endswith(f"/a/{aid}/3")
-    done = client.get(f"/a/{aid}/done").data.decode()
+    assert client.post(f"/a/{key}/1", data=_form([1, 1, 1, 1], revision=1)).status_code == 303
+    assert client.post(f"/a/{key}/2", data=_form([], action="skip")).status_code == 303
+    # Resuming with the key continues at the first example not answered; the overview lists
+    # the rest. The name alone does not continue as its owner.
+    assert client.get(f"/a/{key}").headers["Location"].endswith(f"/a/{key}/3")
+    taken = client.post("/start", data={"name": "<b>ana</b>"})
+    assert taken.status_code == 409 and b"is taken" in taken.data
+    done = client.get(f"/a/{key}/done").data.decode()
     assert "1 ranked, 1 skipped, 2 not answered yet" in done
     stored = {a.example_id: (a.status, a.revision) for a in study.store().answers(aid)}
     assert stored == {"ex0": ("ranked", 2), "ex1": ("skipped", 1)}
@@ -204,16 +214,17 @@ def test_app_flow_validation_and_resume(tmp_path):
 def test_app_serves_image_heatmaps_by_shuffled_slot(tmp_path):
     study = _image_study(tmp_path / "s")
     client = create_app(study.folder).test_client()
-    aid = int(client.post("/start", data={"name": "bo"}).headers["Location"].split("/")[-1])
-    page = client.get(f"/a/{aid}/1").data.decode()
+    key = _key(client.post("/start", data={"name": "bo"}).headers["Location"])
+    aid, _ = study.store().by_token(key)
+    page = client.get(f"/a/{key}/1").data.decode()
     assert page.count("/heatmap/") == len(EXPLAINERS) and "image.png" in page
     order = study.order(aid, "img0")
     for slot, name in enumerate(order):
-        png = client.get(f"/a/{aid}/1/heatmap/{slot}.png").data
+        png = client.get(f"/a/{key}/1/heatmap/{slot}.png").data
         with open(study.file(study.examples[0].heatmaps[name]), "rb") as f:
             assert png == f.read()
-    assert client.get(f"/a/{aid}/1/image.png").data[:4] == b"\x89PNG"
-    assert client.get(f"/a/{aid}/1/heatmap/9.png").status_code == 404
+    assert client.get(f"/a/{key}/1/image.png").data[:4] == b"\x89PNG"
+    assert client.get(f"/a/{key}/1/heatmap/9.png").status_code == 404
 
 
 # ----- a real server process: concurrent annotators, killed server -------------------------
@@ -260,15 +271,16 @@ def test_served_study_takes_concurrent_annotators_and_survives_a_kill(tmp_path):
     port = _free_port()
     proc = _serve(study.folder, port)
     base = f"http://127.0.0.1:{port}"
-    results = []
+    results, keys = [], {}
     try:
 
         def annotate(name):
             code, where = _post(f"{base}/start", {"name": name})
-            aid = int(where.split("/")[-1])
+            key = _key(where)
             for pos in range(1, 6):
                 ranks = [1 + (pos + i) % 4 for i in range(4)]
-                results.append(_post(f"{base}/a/{aid}/{pos}", _form(ranks))[0])
+                results.append(_post(f"{base}/a/{key}/{pos}", _form(ranks))[0])
+            keys[name] = key
 
         threads = [threading.Thread(target=annotate, args=(f"a{j}",)) for j in range(6)]
         for t in threads:
@@ -284,8 +296,7 @@ def test_served_study_takes_concurrent_annotators_and_survives_a_kill(tmp_path):
     assert {a.annotator for a in answers} == {f"a{j}" for j in range(6)}
     proc = _serve(study.folder, port)  # restarted on the same folder: continues
     try:
-        code, where = _post(f"{base}/start", {"name": "a3"})
-        with urllib.request.urlopen(f"{base}{where}" if where.startswith("/") else where) as r:
+        with urllib.request.urlopen(f"{base}/a/{keys['a3']}") as r:
             assert r.url.endswith("/done")
     finally:
         proc.kill()
@@ -393,8 +404,9 @@ def test_annotating_in_headless_chromium(tmp_path):
             page.goto(base)
             page.fill("#name", "Ana")
             page.click("button[type=submit]")
-            page.wait_for_url(re.compile(r"/a/\d+/1$"))
-            aid = int(page.url.split("/")[-2])
+            page.wait_for_url(re.compile(r"/a/[\w-]+/1\?new=1$"))
+            key = page.url.split("/")[-2]
+            aid, _ = study.store().by_token(key)
             # The token <script>alert(1)</script> is shown as text, not run.
             assert "<script>alert(1)</script>" in page.inner_text(".card .heat")
             # An invalid ranking (1,1,2,3) is refused with the fix, then corrected.
@@ -405,12 +417,12 @@ def test_annotating_in_headless_chromium(tmp_path):
             page.check("input[name=rank2][value='3']")
             page.check("input[name=rank3][value='4']")
             page.click("#submit")
-            page.wait_for_url(re.compile(r"/a/\d+/2$"))
+            page.wait_for_url(re.compile(r"/a/[\w-]+/2$"))
             for slot, rank in enumerate([4, 1, 2, 2]):
                 page.check(f"input[name=rank{slot}][value='{rank}']")
             page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
             page.click("#submit")
-            page.wait_for_url(re.compile(r"/a/\d+/3$"))
+            page.wait_for_url(re.compile(r"/a/[\w-]+/3$"))
             assert "2 of 3 answered" in page.inner_text(".meta")
             page.reload()
             assert "Example 3 of 3" in page.inner_text("#progress")
@@ -421,12 +433,10 @@ def test_annotating_in_headless_chromium(tmp_path):
                 for s in range(4)
             ]
             assert checked == ["4", "1", "2", "2"]
-            # A new session with the same name resumes at example 3.
+            # A new session with the personal address resumes at example 3.
             page.context.clear_cookies()
-            page.goto(base)
-            page.fill("#name", "Ana")
-            page.click("button[type=submit]")
-            page.wait_for_url(re.compile(rf"/a/{aid}/3$"))
+            page.goto(f"{base}/a/{key}")
+            page.wait_for_url(re.compile(rf"/a/{key}/3$"))
             browser.close()
         assert dialogs == []
     finally:

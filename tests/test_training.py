@@ -13,26 +13,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from smat import checkpointing
 from smat.callbacks import Callback
 from smat.trainers import NoTeacherTrainer
+from tests.conftest import predictions as _predictions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, cache_dir):
-    """One uninterrupted smoke run that the other tests compare against."""
-    from smat import config as config_lib
-
-    c = config_lib.from_file(os.path.join(REPO, "configs", "imdb_teacher.py:smoke"))
-    c.data.cache_dir = cache_dir
-    c.progress = False
-    workdir = str(tmp_path_factory.mktemp("reference"))
-    summary = NoTeacherTrainer(c, workdir).fit()
-    return c, workdir, summary
-
-
-def _predictions(workdir):
-    with np.load(os.path.join(workdir, "test_predictions.npz")) as z:
-        return {k: z[k] for k in z.files}
 
 
 def test_smoke_teacher_beats_chance_on_held_out_data(reference):

@@ -2,6 +2,7 @@
 
   python -m smat.annotate export --workdir runs/imdb/smat --n 50 --out study/
   python -m smat.annotate serve study/ --port 8000
+  python -m smat.annotate keys study/      # every annotator's personal address
   python -m smat.annotate analyze study/
 
 Modules: `study` (the folder), `export` (from a student run), `rankings` (valid rankings with

@@ -1,4 +1,4 @@
-"""`python -m smat.annotate export|serve|analyze` (see smat/annotate/__init__.py)."""
+"""`python -m smat.annotate export|serve|keys|analyze` (see smat/annotate/__init__.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("study")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept other machines")
+    ks = sub.add_parser("keys", help="every annotator's personal address (for the organiser)")
+    ks.add_argument("study")
+    ks.add_argument("--base", default="http://127.0.0.1:8000", help="the served study's URL")
     an = sub.add_parser("analyze", help="TrueSkill ratings of the explainers from all rankings")
     an.add_argument("study")
     an.add_argument("--out", help="folder for the results (default <study>/analysis)")
@@ -52,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
             from smat.annotate.app import serve
 
             serve(args.study, args.host, args.port)
+        elif args.command == "keys":
+            from smat.annotate.study import load_study
+
+            for name, key in load_study(args.study).store().keys():
+                print(f"{name}\t{args.base.rstrip('/')}/a/{key}")
         else:
             from smat.annotate.analysis import analyze
             from smat.annotate.study import load_study

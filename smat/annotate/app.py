@@ -1,10 +1,14 @@
 """The annotation web app (Flask): annotators rank each example's explanations, answers go to
 the study's SQLite file.
 
-Pages: `/` (enter a name) -> `/a/<annotator>` (continue at the first example not yet answered)
--> `/a/<annotator>/<position>` (one example: its explanations in an order shuffled per annotator
-and example, without method names; submit a ranking, skip, go back) -> `/a/<annotator>/done`.
-Bad requests get a 4xx page saying what was wrong; nothing a client sends can crash the server.
+Pages: `/` (enter a name) -> `/a/<key>` (continue at the first example not yet answered)
+-> `/a/<key>/<position>` (one example: its explanations in an order shuffled per annotator
+and example, without method names; submit a ranking, skip, go back) -> `/a/<key>/done`.
+`<key>` is the annotator's secret (128 random bits, made when they start): only whoever holds
+an annotator's address can see or change their answers, and a name already taken does not
+continue as its owner (`python -m smat.annotate keys STUDY` lists the addresses for the
+organiser). Bad requests get a 4xx page saying what was wrong; nothing a client sends can crash
+the server.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from smat.annotate.store import SKIPPED, StaleAnswer
 from smat.annotate.study import IMAGE, load_study
 
 MAX_NAME = 60
+NEW_KEY = (
+    "Bookmark this page: its address is your personal key, the only way back to your answers "
+    "(entering your name again does not continue them)."
+)
 LETTERS = string.ascii_uppercase
 
 
@@ -43,19 +51,23 @@ def create_app(folder: str) -> flask.Flask:
         html = flask.render_template(template, n=n, k=k, kind=study.kind, **context)
         return html, status
 
-    def annotator_name(aid: int) -> str:
-        name = store.annotator_name(aid)
-        if name is None:
-            flask.abort(404, f"no annotator {aid}: start from the first page and enter your name")
-        return name
+    def annotator(key: str) -> tuple[int, str]:
+        found = store.by_token(key)
+        if found is None:
+            flask.abort(
+                404,
+                "no annotator has this address: open the personal link you got when you "
+                "started, or start from the first page with a new name",
+            )
+        return found
 
     def example_at(pos: int):
         if not 1 <= pos <= n:
             flask.abort(404, f"no example {pos}: this study has examples 1 to {n}")
         return study.examples[pos - 1]
 
-    def example_page(aid: int, pos: int, status: int = 200, **extra):
-        name, example = annotator_name(aid), example_at(pos)
+    def example_page(key: str, pos: int, status: int = 200, **extra):
+        (aid, name), example = annotator(key), example_at(pos)
         answers = {a.example_id: a for a in store.answers(aid)}
         answer = answers.get(example.id)
         order = study.order(aid, example.id)
@@ -71,7 +83,7 @@ def create_app(folder: str) -> flask.Flask:
             "example.html",
             status,
             annotator=name,
-            aid=aid,
+            key=key,
             pos=pos,
             example=example,
             slots=slots,
@@ -101,22 +113,32 @@ def create_app(folder: str) -> flask.Flask:
             error = f"Use a name of at most {MAX_NAME} printable characters."
         if error:
             return render("start.html", 400, max_name=MAX_NAME, error=error, name=name)
-        return flask.redirect(flask.url_for("resume", aid=store.annotator(name)), 303)
+        key = store.register(name)
+        if key is None:
+            error = (
+                f"The name {name!r} is taken. If it is yours, open your personal link (the "
+                "address of your pages; the study's organiser can give it to you again) to "
+                "continue; otherwise choose another name."
+            )
+            return render("start.html", 409, max_name=MAX_NAME, error=error, name=name)
+        return flask.redirect(flask.url_for("resume", key=key, new=1), 303)
 
-    @app.get("/a/<int:aid>")
-    def resume(aid: int):
-        annotator_name(aid)
+    @app.get("/a/<key>")
+    def resume(key: str):
+        aid, _ = annotator(key)
         seen = {a.example_id for a in store.answers(aid)}
         for pos, example in enumerate(study.examples, start=1):
             if example.id not in seen:
-                return flask.redirect(flask.url_for("example", aid=aid, pos=pos))
-        return flask.redirect(flask.url_for("done", aid=aid))
+                new = flask.request.args.get("new")  # first visit: say the address is the key
+                return flask.redirect(flask.url_for("example", key=key, pos=pos, new=new))
+        return flask.redirect(flask.url_for("done", key=key))
 
-    @app.route("/a/<int:aid>/<int:pos>", methods=["GET", "POST"])
-    def example(aid: int, pos: int):
+    @app.route("/a/<key>/<int:pos>", methods=["GET", "POST"])
+    def example(key: str, pos: int):
         if flask.request.method == "GET":
-            return example_page(aid, pos)
-        annotator_name(aid)
+            new = flask.request.args.get("new") == "1"
+            return example_page(key, pos, notice=NEW_KEY if new else None)
+        aid, _ = annotator(key)
         example = example_at(pos)
         form = flask.request.form
         action = form.get("action")
@@ -131,7 +153,7 @@ def create_app(folder: str) -> flask.Flask:
                 ranks = rankings.validate(submitted, k)
             except rankings.RankingError as e:
                 chosen = [int(r) if r.isdigit() else None for r in submitted]
-                return example_page(aid, pos, 400, error=_lettered(str(e)), chosen=chosen)
+                return example_page(key, pos, 400, error=_lettered(str(e)), chosen=chosen)
             ranking = dict(zip(order, ranks, strict=True))
         try:
             store.submit(aid, example.id, ranking, order, int(revision))
@@ -140,37 +162,37 @@ def create_app(folder: str) -> flask.Flask:
                 "This example's answer changed after this page was loaded (a second submit, "
                 "or another tab): the saved answer is shown below; change it and submit again."
             )
-            return example_page(aid, pos, 409, error=message)
+            return example_page(key, pos, 409, error=message)
         if pos < n:
-            return flask.redirect(flask.url_for("example", aid=aid, pos=pos + 1), 303)
-        return flask.redirect(flask.url_for("done", aid=aid), 303)
+            return flask.redirect(flask.url_for("example", key=key, pos=pos + 1), 303)
+        return flask.redirect(flask.url_for("done", key=key), 303)
 
-    @app.get("/a/<int:aid>/<int:pos>/image.png")
-    def image(aid: int, pos: int):
-        annotator_name(aid)
+    @app.get("/a/<key>/<int:pos>/image.png")
+    def image(key: str, pos: int):
+        annotator(key)
         example = example_at(pos)
         if example.image is None:
             flask.abort(404, "a text example has no image")
         return flask.send_file(study.file(example.image), mimetype="image/png")
 
-    @app.get("/a/<int:aid>/<int:pos>/heatmap/<int:slot>.png")
-    def heatmap(aid: int, pos: int, slot: int):
-        annotator_name(aid)
+    @app.get("/a/<key>/<int:pos>/heatmap/<int:slot>.png")
+    def heatmap(key: str, pos: int, slot: int):
+        aid, _ = annotator(key)
         example = example_at(pos)
         if study.kind != IMAGE or not 0 <= slot < k:
             flask.abort(404, f"no image heatmap {slot} for example {pos}")
         explainer = study.order(aid, example.id)[slot]
         return flask.send_file(study.file(example.heatmaps[explainer]), mimetype="image/png")
 
-    @app.get("/a/<int:aid>/done")
-    def done(aid: int):
-        name = annotator_name(aid)
+    @app.get("/a/<key>/done")
+    def done(key: str):
+        aid, name = annotator(key)
         answers = {a.example_id: a for a in store.answers(aid)}
         status = [answers[e.id].status if e.id in answers else None for e in study.examples]
         return render(
             "done.html",
             annotator=name,
-            aid=aid,
+            key=key,
             ranked=sum(s not in (None, SKIPPED) for s in status),
             skipped=status.count(SKIPPED),
             open=[(i, "not answered") for i, s in enumerate(status, 1) if s is None],
@@ -195,7 +217,11 @@ def serve(folder: str, host: str = "127.0.0.1", port: int = 8000) -> None:
     server = make_server(host, port, create_app(folder), threaded=True)
     print(f"study {folder}: open http://{host}:{server.server_port}/ (Ctrl-C stops)", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"listening on {host}: anyone who can reach it can annotate (no login)", flush=True)
+        print(
+            f"listening on {host}: anyone who can reach it can start as a new annotator; "
+            "each annotator's answers are reachable only with their own address",
+            flush=True,
+        )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import hmac
 import json
+import secrets
 import sqlite3
 from collections.abc import Iterator
 
@@ -20,7 +22,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS annotators (
   id INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
-  created_at TEXT NOT NULL
+  created_at TEXT NOT NULL,
+  token TEXT                 -- the secret in the annotator's page addresses (their key)
 );
 CREATE TABLE IF NOT EXISTS answers (
   annotator_id INTEGER NOT NULL REFERENCES annotators(id),
@@ -60,6 +63,14 @@ class Store:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
             db.executescript(SCHEMA)
+        with self._connect(write=True) as db:
+            # Study files from before annotators had keys: give every annotator one.
+            columns = {row[1] for row in db.execute("PRAGMA table_info(annotators)")}
+            if "token" not in columns:
+                db.execute("ALTER TABLE annotators ADD COLUMN token TEXT")
+            for (aid,) in db.execute("SELECT id FROM annotators WHERE token IS NULL").fetchall():
+                db.execute("UPDATE annotators SET token = ? WHERE id = ?", (_token(), aid))
+            db.execute("CREATE UNIQUE INDEX IF NOT EXISTS annotator_token ON annotators(token)")
 
     @contextlib.contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -80,17 +91,36 @@ class Store:
             db.close()
 
     def annotator(self, name: str) -> int:
-        """The id of annotator `name`, registered on first use."""
-        with self._connect(write=True) as db:
-            db.execute(
-                "INSERT OR IGNORE INTO annotators (name, created_at) VALUES (?, ?)", (name, _now())
-            )
+        """The id of annotator `name`, registered (with a new key) on first use."""
+        self.register(name)
+        with self._connect() as db:
             return db.execute("SELECT id FROM annotators WHERE name = ?", (name,)).fetchone()[0]
 
-    def annotator_name(self, annotator_id: int) -> str | None:
+    def register(self, name: str) -> str | None:
+        """Registers annotator `name` and returns their key; None if the name is taken (its
+        owner continues with their key, never with the name alone)."""
+        token = _token()
+        with self._connect(write=True) as db:
+            inserted = db.execute(
+                "INSERT OR IGNORE INTO annotators (name, created_at, token) VALUES (?, ?, ?)",
+                (name, _now(), token),
+            ).rowcount
+        return token if inserted else None
+
+    def by_token(self, token: str) -> tuple[int, str] | None:
+        """(id, name) of the annotator whose key is `token`, or None."""
         with self._connect() as db:
-            row = db.execute("SELECT name FROM annotators WHERE id = ?", (annotator_id,)).fetchone()
-        return row[0] if row else None
+            rows = db.execute("SELECT id, name, token FROM annotators").fetchall()
+        # Compared in constant time, so response times do not reveal a key's prefix.
+        for aid, name, key in rows:
+            if hmac.compare_digest(key.encode(), token.encode()):
+                return aid, name
+        return None
+
+    def keys(self) -> list[tuple[str, str]]:
+        """(name, key) of every annotator, in registration order (for the study's owner)."""
+        with self._connect() as db:
+            return db.execute("SELECT name, token FROM annotators ORDER BY id").fetchall()
 
     def submit(
         self,
@@ -147,6 +177,10 @@ class Store:
                 Answer(name, ex, status, json.loads(r) if r else None, json.loads(o), rev, at)
                 for name, ex, status, r, o, rev, at in rows.fetchall()
             ]
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(16)  # 128 random bits: not guessable
 
 
 def _now() -> str:

@@ -22,6 +22,7 @@ import numpy as np
 from smat import callbacks as cb
 from smat import checkpointing, sharding
 from smat import config as config_lib
+from smat import workdir as workdir_lib
 from smat.errors import ConfigError
 from smat.trainers.common import run_eval
 
@@ -115,6 +116,7 @@ class Trainer:
         self.elapsed_before = 0.0
         self.checkpointer: checkpointing.Checkpointer | None = None
         self.state: Any = None
+        self._lock: workdir_lib.WorkdirLock | None = None
         if callbacks is None:
             callbacks = self.default_callbacks()
         self.callbacks = list(callbacks)
@@ -246,23 +248,40 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Trains to the end (or early stop / interrupt) and returns the run's summary."""
-        summary = self.begin()
-        if summary is not None:
-            return summary
-        with _StopSignal() as stop, self.mesh:
-            while self.running:
-                batch = sharding.put_batch(self.next_batch(self.step), self.mesh)
-                self.state, metrics = self.train_step(self.state, batch)
-                self.record_step(metrics)
-                if stop.signum is not None:
-                    break
-            return self.end(stop.ending())
+        try:
+            summary = self.begin()
+            if summary is not None:
+                return summary
+            with _StopSignal() as stop, self.mesh:
+                while self.running:
+                    batch = sharding.put_batch(self.next_batch(self.step), self.mesh)
+                    self.state, metrics = self.train_step(self.state, batch)
+                    self.record_step(metrics)
+                    if stop.signum is not None:
+                        break
+                return self.end(stop.ending())
+        finally:
+            self.release_workdir()
+
+    def hold_workdir(self) -> None:
+        """Creates the workdir and takes its lock (once): a second live process on it is
+        refused (`smat.workdir.WorkdirBusy`) before it can write anything."""
+        if self._lock is None:
+            workdir_lib.prepare(self.workdir)
+            if jax.process_index() == 0:  # the other processes of a multi-host run share it
+                self._lock = workdir_lib.WorkdirLock(self.workdir)
+
+    def release_workdir(self) -> None:
+        """Lets the workdir go (`fit` does it however it ends; callers of `begin` must)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # `fit` in parts, so that `smat.trainers.lockstep` can drive several trainers at once.
     def begin(self) -> dict[str, Any] | None:
         """Sets up and restores the latest checkpoint; returns the summary instead when there
         is nothing to train (a finished run)."""
-        os.makedirs(self.workdir, exist_ok=True)
+        self.hold_workdir()
         finished = self._check_workdir()
         if finished is not None:
             print(f"{self.workdir} has already finished; nothing to do.", flush=True)

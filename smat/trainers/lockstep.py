@@ -72,6 +72,14 @@ def fit_together(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     if len(trainers) == 1:
         return [trainers[0].fit()]
     _check_same_but_seed(trainers)
+    try:
+        return _fit_together(trainers)
+    finally:
+        for t in trainers:
+            t.release_workdir()
+
+
+def _fit_together(trainers: Sequence[Trainer]) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any] | None] = []
     for t in trainers:
         summaries.append(t.begin())

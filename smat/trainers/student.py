@@ -35,6 +35,7 @@ from smat import (
     teacher,
     transfer,
 )
+from smat import config as config_lib
 from smat import data as data_lib
 from smat.errors import ConfigError
 from smat.simulation import Simulation
@@ -77,14 +78,6 @@ def eval_step(params, batch, *, apply_fn, task: str = "classification"):
     return metrics, logits
 
 
-def num_student_examples(num_examples: float, pool: int) -> int:
-    """A count (>= 1) or a fraction (< 1) of the pool, as a count."""
-    n = int(round(num_examples * pool)) if num_examples < 1 else int(num_examples)
-    if n > pool:
-        raise ConfigError(f"num_examples={num_examples:g} exceeds the student_train pool ({pool})")
-    return max(n, 1)
-
-
 class StaticTeacherTrainer(Trainer):
     """A student trained on the teacher's predictions, with a fixed teacher explainer (or none).
 
@@ -120,8 +113,9 @@ class StaticTeacherTrainer(Trainer):
         return os.path.abspath(self.config.teacher_workdir or os.path.join(self.workdir, "teacher"))
 
     def begin(self) -> dict[str, Any] | None:
-        # Refuse a conflicting workdir or a bad transfer run before spending minutes on the
-        # teacher.
+        # Refuse a busy or conflicting workdir or a bad transfer run before spending minutes
+        # on the teacher.
+        self.hold_workdir()
         self.transferred = (
             transfer.load_weights(self.config, self.teacher_workdir)
             if self.config.teacher_explainer.from_run
@@ -150,11 +144,7 @@ class StaticTeacherTrainer(Trainer):
         c = self.config
         frozen, splits = self._teacher_and_splits()
         pool = splits["student_train"]
-        n = num_student_examples(c.num_examples, len(pool))
-        if n < c.train.batch_size:
-            raise ConfigError(
-                f"num_examples={n} is smaller than train.batch_size={c.train.batch_size}"
-            )
+        n = config_lib.num_student_examples(c, len(pool))
         explainer_cfg = c.teacher_explainer
         if self.transferred is not None:  # the run's weights, used as they are
             explainer_cfg = explainer_cfg.copy_and_resolve_references()
