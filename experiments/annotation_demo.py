@@ -51,7 +51,7 @@ def screenshot(base: str, path: str) -> bool:
         page.goto(base)
         page.fill("#name", "Ana")
         page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r"/a/\d+/1$"))
+        page.wait_for_url(re.compile(r"/a/[\w-]+/1\?new=1$"))
         for slot, rank in enumerate([2, 1, 4, 2]):
             page.check(f"input[name=rank{slot}][value='{rank}']")
         page.screenshot(path=path, full_page=True)
@@ -84,13 +84,14 @@ def main() -> None:
         with urllib.request.urlopen(
             f"{base}/start", urllib.parse.urlencode({"name": name}).encode()
         ) as r:
-            aid = int(r.url.split("/")[-2])
+            key = r.url.split("/")[-2]
+            aid, _ = study.store().by_token(key)
         judged = synthetic.rankings(SKILLS, len(study.examples), seed=100 + j)
         for pos, (example, ranking) in enumerate(zip(study.examples, judged, strict=True), 1):
             form = {"action": "rank", "revision": "0"}
             for slot, explainer in enumerate(study.order(aid, example.id)):
                 form[f"rank{slot}"] = str(ranking[explainer])
-            urllib.request.urlopen(f"{base}/a/{aid}/{pos}", urllib.parse.urlencode(form).encode())
+            urllib.request.urlopen(f"{base}/a/{key}/{pos}", urllib.parse.urlencode(form).encode())
     server.shutdown()
     result = analyze(study, args.results, bootstrap=200)
     with open(os.path.join(args.results, "analysis.md")) as f:

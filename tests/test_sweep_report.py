@@ -166,7 +166,8 @@ def test_a_finished_sweep_is_skipped_and_a_failing_cell_is_reported(smoke_sweep,
         "             {'teacher_explainer.name': 'none', 'beta': 0.0, 'num_examples': 64.0,\n"
         "              'seed': 0}, {'explainer': 'none', 'num_examples': 64, 'seed': 0}),\n"
         f"        Cell('too_many', '{configs}/imdb_static.py:smoke',\n"
-        "             {'num_examples': 1e6}, {'explainer': 'x', 'num_examples': 1, 'seed': 0}),\n"
+        "             {'teacher_explainer.from_run': '/no/smat/run'},\n"
+        "             {'explainer': 'x', 'num_examples': 1, 'seed': 0}),\n"
         "    ])\n"
     )
     assert sweep.main([str(tmp_path / "mixed.py"), "--root", root]) == 1  # one cell failed
@@ -182,7 +183,7 @@ def test_a_finished_sweep_is_skipped_and_a_failing_cell_is_reported(smoke_sweep,
         "smat",
     }
     (missing,) = result["missing"]
-    assert missing.startswith("too_many (failed: ") and "num_examples" in missing
+    assert missing.startswith("too_many (failed: ") and "no such folder" in missing
     with open(os.path.join(root, "cells.csv")) as f:
         cells = {r["name"]: r for r in csv.DictReader(f)}
     assert len(cells) == 5 and cells["too_many"]["status"].startswith("failed: ")
@@ -397,9 +398,10 @@ def test_annotation_study_of_the_smat_run_exports_serves_and_analyzes(
         fragment = study.fragment(example, "learned")
         assert fragment.count('class="t"') > 5 and "[CLS]" not in fragment
     client = create_app(study_dir).test_client()
-    aid = int(client.post("/start", data={"name": "x"}).headers["Location"].split("/")[-1])
+    key = client.post("/start", data={"name": "x"}).headers["Location"].split("?")[0]
+    key = key.rstrip("/").split("/")[-1]
     for pos in (1, 2, 3):
         form = {"action": "rank", "revision": "0", "rank0": "1", "rank1": "1", "rank2": "3"}
-        assert client.post(f"/a/{aid}/{pos}", data=form).status_code == 303
+        assert client.post(f"/a/{key}/{pos}", data=form).status_code == 303
     assert annotate(["analyze", study_dir, "--bootstrap", "20"]) == 0
     assert "3 rankings (0 skipped) of 3 examples by 1 annotators" in capsys.readouterr().out

@@ -210,6 +210,7 @@ def test_fashion_mnist_sweep_report_and_heatmaps_end_to_end(tmp_path):
     study = load_study(study_dir)
     assert study.kind == "image" and study.explainers == names.split(",")
     client = create_app(study_dir).test_client()
-    aid = int(client.post("/start", data={"name": "x"}).headers["Location"].split("/")[-1])
+    key = client.post("/start", data={"name": "x"}).headers["Location"].split("?")[0]
+    key = key.rstrip("/").split("/")[-1]
     for slot in range(3):
-        assert client.get(f"/a/{aid}/2/heatmap/{slot}.png").data[:4] == b"\x89PNG"
+        assert client.get(f"/a/{key}/2/heatmap/{slot}.png").data[:4] == b"\x89PNG"
