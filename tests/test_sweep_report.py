@@ -166,7 +166,8 @@ def test_a_finished_sweep_is_skipped_and_a_failing_cell_is_reported(smoke_sweep,
         "             {'teacher_explainer.name': 'none', 'beta': 0.0, 'num_examples': 64.0,\n"
         "              'seed': 0}, {'explainer': 'none', 'num_examples': 64, 'seed': 0}),\n"
         f"        Cell('too_many', '{configs}/imdb_static.py:smoke',\n"
-        "             {'teacher_explainer.from_run': '/no/smat/run'},\n"
+        "             {'teacher_explainer.name': 'none', 'beta': 0.0,\n"
+        "              'data.source': '/no/such/reviews.csv'},\n"
         "             {'explainer': 'x', 'num_examples': 1, 'seed': 0}),\n"
         "    ])\n"
     )
@@ -183,7 +184,7 @@ def test_a_finished_sweep_is_skipped_and_a_failing_cell_is_reported(smoke_sweep,
         "smat",
     }
     (missing,) = result["missing"]
-    assert missing.startswith("too_many (failed: ") and "no such folder" in missing
+    assert missing.startswith("too_many (failed: ") and "differs from the teacher" in missing
     with open(os.path.join(root, "cells.csv")) as f:
         cells = {r["name"]: r for r in csv.DictReader(f)}
     assert len(cells) == 5 and cells["too_many"]["status"].startswith("failed: ")
