@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -114,6 +115,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+    import jax
+
     from smat import distributed
     from smat.errors import CheckpointError, ConfigError
     from smat.trainers import TRAINERS
@@ -149,6 +152,44 @@ def main(argv: list[str]) -> None:
     for summary in summaries:
         if summary["status"] == "interrupted":
             sys.exit(128 + signal.Signals[summary["signal"]].value)
+    if jax.process_index() == 0:
+        print("\n".join(next_steps(config, workdir, sys.argv[1:], bool(_SEEDS.value))), flush=True)
+
+
+def next_steps(config, workdir: str, argv: list[str], seeds: bool = False) -> list[str]:
+    """The commands a user wants after a run: its curves, its explanations, and for a student
+    the baseline (same teacher, same seed, same settings) that makes its number comparable."""
+    workdir = os.path.normpath(workdir)
+    lines = ["Next:", f"  curves:       tensorboard --logdir {shlex.quote(workdir)}"]
+    if config.setup == "no_teacher":
+        return lines
+    explained = config.beta > 0 and config.teacher_explainer.name != "none"
+    if explained and not seeds:  # the viewer reads one run; --seeds writes several
+        lines.append(
+            f"  explanations: python -m smat.explain --workdir {shlex.quote(workdir)} "
+            f"--html {shlex.quote(os.path.join(workdir, 'view.html'))}"
+        )
+    if config.setup == "learnable_teacher":
+        label, suffix, change = "static attention", "static", ["--config.setup=static_teacher"]
+    elif explained:
+        label, suffix = "no explanation", "none"
+        change = ["--config.teacher_explainer.name=none", "--config.beta=0"]
+    else:
+        return lines
+    teacher = os.path.normpath(config.teacher_workdir or os.path.join(workdir, "teacher"))
+    change += [f"--config.teacher_workdir={teacher}", f"--workdir={workdir}_{suffix}"]
+    replaced = tuple(c.partition("=")[0] for c in change)
+    kept, skip = [], False
+    for arg in argv:  # the user's arguments, less those the baseline sets itself
+        if skip:
+            skip = False
+        elif arg.partition("=")[0] in replaced:
+            skip = "=" not in arg  # `--workdir DIR`: drop the value too
+        else:
+            kept.append(arg)
+    baseline = shlex.join(["python", "-m", "smat.main", *kept, *change])
+    lines.append(f"  baseline ({label}, same teacher and seed): {baseline}")
+    return lines
 
 
 def _one_line_background_error(args: threading.ExceptHookArgs) -> None:

@@ -114,3 +114,31 @@ def test_default_workdir_is_named_after_the_config():
     assert default_workdir("configs/imdb_teacher.py:smoke") == os.path.join(
         "runs", "imdb_teacher_smoke"
     )
+
+
+def test_a_run_ends_with_the_commands_to_look_at_it_next(smoke_config):
+    from smat.main import next_steps
+
+    learnable = config_lib.from_file(os.path.join(REPO, "configs/imdb_learnable.py:smoke"))
+    argv = ["--config=configs/imdb_learnable.py:smoke", "--workdir", "runs/a", "--config.seed=3"]
+    lines = next_steps(learnable, "runs/a/", argv)
+    assert lines[1].split(":", 1)[1].strip() == "tensorboard --logdir runs/a"
+    assert "python -m smat.explain --workdir runs/a --html runs/a/view.html" in lines[2]
+    baseline = lines[3].split(": ", 1)[1].split()
+    assert baseline == [
+        "python", "-m", "smat.main", "--config=configs/imdb_learnable.py:smoke", "--config.seed=3",
+        "--config.setup=static_teacher", "--config.teacher_workdir=runs/a/teacher",
+        "--workdir=runs/a_static",
+    ]  # fmt: skip
+    # The baseline is a valid config: the same student, its teacher explainer fixed.
+    static = learnable.copy_and_resolve_references()
+    static.setup = "static_teacher"
+    config_lib.validate(static)
+    lines = next_steps(static, "runs/a_static", ["--config=x.py", "--workdir=runs/a_static"])
+    assert lines[-1].endswith(
+        "--config.teacher_explainer.name=none --config.beta=0 "
+        "--config.teacher_workdir=runs/a_static/teacher --workdir=runs/a_static_none"
+    )
+    static.teacher_explainer.name, static.beta = "none", 0.0
+    assert len(next_steps(static, "runs/b", [])) == 2  # nothing to explain or compare with
+    assert len(next_steps(smoke_config, "runs/t", [])) == 2  # a teacher: its curves

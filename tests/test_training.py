@@ -53,6 +53,15 @@ def test_tensorboard_events_read_back(reference):
     assert any("config" in t for t in events.Tags()["tensors"])
 
 
+def test_summary_breaks_the_time_down_into_phases(reference):
+    _, _, summary = reference
+    phases = summary["time_s"]
+    assert {"setup", "compile", "train", "evaluation", "checkpoint", "test"} <= set(phases)
+    assert all(v >= 0 for v in phases.values()) and phases["compile"] > 0
+    # The phases cover the run's wall time (which leaves setup out) and little more.
+    assert summary["wall_time_s"] <= sum(phases.values()) + 1.0
+
+
 def test_trained_model_reloads_from_workdir(reference):
     _, workdir, _ = reference
     module, params, tokenizer, config = checkpointing.load_trained_model(workdir)

@@ -28,6 +28,7 @@ class Trainer(Protocol):
     stop_reason: str
     evaluated_at: int
     checkpointer: Any  # smat.checkpointing.Checkpointer, set in setup()
+    timings: Any  # smat.timing.Timings: callbacks charge their slow side effects to a phase
 
     def checkpoint_meta(self) -> dict[str, Any]: ...
 

@@ -21,13 +21,15 @@ class Checkpoint(Callback):
         value = scalars[self.monitor]
         if improved(value, self.best, self.mode):
             self.best, self.best_step = value, step
-            trainer.checkpointer.save_best(
-                step, trainer.best_params(), {"step": step, self.monitor: value}
-            )
+            with trainer.timings.phase("checkpoint"):
+                trainer.checkpointer.save_best(
+                    step, trainer.best_params(), {"step": step, self.monitor: value}
+                )
 
     def on_step_end(self, trainer, step):
         if trainer.checkpoint_due() or trainer.evaluated_at == step:
-            trainer.checkpointer.save_latest(step, trainer.state, trainer.checkpoint_meta())
+            with trainer.timings.phase("checkpoint"):
+                trainer.checkpointer.save_latest(step, trainer.state, trainer.checkpoint_meta())
 
     def on_train_end(self, trainer, summary):
         trainer.checkpointer.save_latest(trainer.step, trainer.state, trainer.checkpoint_meta())

@@ -7,6 +7,7 @@ import sys
 import jax
 from tqdm.auto import tqdm
 
+from smat import timing
 from smat.callbacks.base import Callback
 
 
@@ -17,6 +18,8 @@ def format_summary(summary) -> str:
     for k, v in summary.items():
         if isinstance(v, float) and "/" in k:  # metrics; times etc. print as they are
             v = f"{v:.4f}"
+        elif k == "time_s":
+            v = timing.format_phases(v)
         lines.append(f"  {k:<{width}}  {v}")
     return "\n".join(lines)
 

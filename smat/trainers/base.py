@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 
 from smat import callbacks as cb
-from smat import checkpointing, sharding
+from smat import checkpointing, sharding, timing
 from smat import config as config_lib
 from smat import workdir as workdir_lib
 from smat.errors import ConfigError
@@ -116,6 +116,7 @@ class Trainer:
         self.elapsed_before = 0.0
         self.checkpointer: checkpointing.Checkpointer | None = None
         self.state: Any = None
+        self.timings = timing.Timings()
         self._lock: workdir_lib.WorkdirLock | None = None
         if callbacks is None:
             callbacks = self.default_callbacks()
@@ -169,6 +170,7 @@ class Trainer:
         return {
             "step": self.step,
             "elapsed_s": self.elapsed_before + time.time() - self._started,
+            "time_s": dict(self.timings.seconds),
             "callbacks": {c.name: c.state_dict() for c in self.callbacks},
         }
 
@@ -198,6 +200,7 @@ class Trainer:
         self.state, meta, step = self.checkpointer.restore_latest(self.state)
         self.step = step
         self.elapsed_before = meta["elapsed_s"]
+        self.timings.load(meta.get("time_s", {}))
         for c in self.callbacks:
             if c.name in meta["callbacks"]:
                 c.load_state_dict(meta["callbacks"][c.name])
@@ -253,12 +256,13 @@ class Trainer:
             if summary is not None:
                 return summary
             with _StopSignal() as stop, self.mesh:
-                while self.running:
-                    batch = sharding.put_batch(self.next_batch(self.step), self.mesh)
-                    self.state, metrics = self.train_step(self.state, batch)
-                    self.record_step(metrics)
-                    if stop.signum is not None:
-                        break
+                with self.timings.phase("train"):
+                    while self.running:
+                        batch = sharding.put_batch(self.next_batch(self.step), self.mesh)
+                        self.state, metrics = self.train_step(self.state, batch)
+                        self.record_step(metrics)
+                        if stop.signum is not None:
+                            break
                 return self.end(stop.ending())
         finally:
             self.release_workdir()
@@ -287,14 +291,16 @@ class Trainer:
             print(f"{self.workdir} has already finished; nothing to do.", flush=True)
             print(cb.progress.format_summary(finished), flush=True)
             return finished
-        self.setup()
+        with self.timings.phase("setup"):
+            self.setup()
         if jax.process_index() == 0:
             checkpointing.write_json(self._path("config.json"), config_lib.to_dict(self.config))
             self.write_artifacts()
         self.checkpointer = checkpointing.Checkpointer(
             self.workdir, self.config.ckpt.keep, self.config.ckpt.async_save
         )
-        self._restore()
+        with self.timings.phase("checkpoint"):
+            self._restore()
         self._started = time.time()
         for c in self.callbacks:
             c.on_train_start(self)
@@ -324,7 +330,10 @@ class Trainer:
             self._log(self._acc, self._acc_start)
             self._acc, self._acc_start = None, self.step
         if eval_due:
-            scalars = self.evaluate()
+            # The steps dispatched so far are train time, not evaluation time.
+            jax.block_until_ready(self.state)
+            with self.timings.phase("evaluation"):
+                scalars = self.evaluate()
             self.evaluated_at = self.step
             for c in self.callbacks:
                 c.on_eval_end(self, self.step, scalars)
@@ -356,14 +365,19 @@ class Trainer:
             summary["resume"] = "run the same command again to resume from this step"
         else:
             summary["stopped_by"] = self.stop_reason or "end of schedule"
-            self.checkpointer.wait()  # the best checkpoint must be on disk before reading it
-            params, meta = self.checkpointer.restore_best(self.best_params())
+            with self.timings.phase("checkpoint"):
+                self.checkpointer.wait()  # the best checkpoint must be on disk before reading
+                params, meta = self.checkpointer.restore_best(self.best_params())
             summary["best_step"] = meta["step"]
             summary[f"best_{self.monitor}"] = meta[self.monitor]
-            summary.update(self.test(params))
+            with self.timings.phase("test"):
+                summary.update(self.test(params))
             summary["checkpoint"] = os.path.join(
                 self.workdir, "checkpoints", "best", str(meta["step"])
             )
         summary["wall_time_s"] = round(self.elapsed_before + time.time() - self._started, 1)
+        # Includes setup (data, teacher caching), which wall_time_s leaves out; not the final
+        # checkpoint save, which comes after the summary.
+        summary["time_s"] = self.timings.rounded()
         summary["workdir"] = self.workdir
         return summary

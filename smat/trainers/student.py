@@ -179,11 +179,14 @@ class StaticTeacherTrainer(Trainer):
             batch_size=c.train.eval_batch_size,
             mesh=self.mesh,
         )
-        self.train_set = cache(cap(pool, n), explainer=self.teacher_explainer)
-        self.valid_set = cache(
-            cap(splits["student_valid"], c.data.max_valid_examples), explainer=None
-        )
-        self.test_set = cache(cap(splits["student_test"], c.data.max_test_examples), explainer=None)
+        with self.timings.phase("teacher_cache"):
+            self.train_set = cache(cap(pool, n), explainer=self.teacher_explainer)
+            self.valid_set = cache(
+                cap(splits["student_valid"], c.data.max_valid_examples), explainer=None
+            )
+            self.test_set = cache(
+                cap(splits["student_test"], c.data.max_test_examples), explainer=None
+            )
         num_classes = t_out.logits.shape[-1]
         vocab_size = data_lib.vocab_size(splits.values())
         self.model = self.given_student or models.build_model(c.model, num_classes, vocab_size)
