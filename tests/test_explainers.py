@@ -38,6 +38,9 @@ def test_attention_explanations_are_distributions_over_real_tokens(seed, head_no
             "head_logits": params["head_logits"] + rng.normal(size=params["head_logits"].shape)
         }
         feats = ex.features(jnp.asarray(logits), jnp.asarray(mask))
+        # Per-layer arrays (smat's encoders: no stacking copy) give the same features.
+        per_layer = ex.features(tuple(jnp.asarray(logits)), jnp.asarray(mask))
+        np.testing.assert_allclose(per_layer, feats, rtol=1e-6)
         p = np.asarray(ex.explain(params, feats, jnp.asarray(mask)))
         assert p.shape == (batch, length)
         np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-5)

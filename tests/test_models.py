@@ -42,7 +42,8 @@ def test_outputs_shapes_and_scalar_mix_head():
     out = built.module.apply({"params": params}, ids, mask)
     chex.assert_shape(out.logits, (2, 2))
     assert len(out.encoder.hidden_states) == 3
-    chex.assert_shape(out.encoder.attention_logits, (2, 2, 12, 12, 12))  # layers, b, heads, q, k
+    # One [batch, heads, q, k] array per layer (no stacking copy).
+    chex.assert_shape(out.encoder.attention_logits, [(2, 12, 12, 12)] * 2)
     chex.assert_shape(out.encoder.input_embeds, (2, 12, 384))
     assert set(params["scalar_mix"]) == {"coeffs", "gamma"}
 

@@ -115,7 +115,7 @@ def test_vit_matches_hugging_face_on_the_same_weights(tmp_path):
             np.asarray(ours.encoder.attention_probs[layer]), ref.numpy(), atol=1e-5
         )
     np.testing.assert_allclose(
-        np.asarray(jax.nn.softmax(ours.attention_logits, -1)),
+        np.asarray(jax.nn.softmax(np.asarray(ours.attention_logits), -1)),
         np.asarray(ours.encoder.attention_probs),
         atol=1e-6,
     )

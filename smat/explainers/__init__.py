@@ -96,9 +96,10 @@ def check_model(explainer, out: Any, accepts_embeds: bool, who: str) -> None:
     if isinstance(explainer, AttentionExplainer) and getattr(out, "attention_logits", None) is None:
         raise ConfigError(
             f"explainer 'attention' needs attention logits, but the {who} model returns none: "
-            "return `attention_logits` [layers, batch, heads, query, key] (pre-softmax) in its "
-            "output (smat.ModelOutput), or give the teacher a gradient explainer "
-            "(gradient_x_input, gradient_norm, integrated_gradients)"
+            "return `attention_logits` (pre-softmax; a tuple of per-layer [batch, heads, query, "
+            "key] arrays, or one [layers, ...] array) in its output (smat.ModelOutput), or "
+            "give the teacher a gradient explainer (gradient_x_input, gradient_norm, "
+            "integrated_gradients)"
         )
     if method == "attention_x_value" and not hasattr(out, "encoder"):
         raise ConfigError(

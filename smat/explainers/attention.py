@@ -10,12 +10,14 @@ init) mix the heads; `token_norm` over the mixed logits (padding masked) gives t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
 from smat.explainers.normalizers import normalize
 from smat.models.encoder import upcast
+from smat.models.protocol import attention_layers
 
 HEAD_NORMS = ("sparsemax", "softmax", "entmax15", "none")
 
@@ -44,21 +46,27 @@ class AttentionExplainer:
         if self.head_norm not in HEAD_NORMS:
             raise ValueError(f"head_norm={self.head_norm!r}; choose one of {HEAD_NORMS}")
 
-    def features(self, attention_logits: jax.Array, mask: jax.Array) -> jax.Array:
-        """[layers, batch, heads, q, k] logits -> [batch, used layers, used heads, k]."""
-        logits = attention_logits
+    def features(
+        self, attention_logits: jax.Array | Sequence[jax.Array], mask: jax.Array
+    ) -> jax.Array:
+        """Per-layer [batch, heads, q, k] logits (a tuple, or stacked) -> [batch, used layers,
+        used heads, k]. Each layer is reduced over queries before the layers are stacked, so
+        the full [layers, ..., q, k] scores are never copied into one array."""
+        layers = attention_layers(attention_logits)
         if self.layer is not None:
-            logits = logits[self.layer][None]
-        if self.head is not None:
-            logits = logits[:, :, self.head][:, :, None]
-        if self.query == "cls":
-            rows = logits[:, :, :, 0]
-        else:
-            logits = upcast(logits)
-            w = mask.astype(logits.dtype)
-            w = w / jnp.sum(w, -1, keepdims=True)
-            rows = jnp.einsum("lbhqk,bq->lbhk", logits, w)
-        return jnp.transpose(rows, (1, 0, 2, 3))
+            layers = [layers[self.layer]]
+        rows = []
+        for logits in layers:
+            if self.head is not None:
+                logits = logits[:, self.head][:, None]
+            if self.query == "cls":
+                rows.append(logits[:, :, 0])
+            else:
+                logits = upcast(logits)
+                w = mask.astype(logits.dtype)
+                w = w / jnp.sum(w, -1, keepdims=True)
+                rows.append(jnp.einsum("bhqk,bq->bhk", logits, w))
+        return jnp.stack(rows, axis=1)
 
     def init(self, num_layers: int, num_heads: int) -> dict[str, jax.Array]:
         """Uniform head weights: equal scores (sparse/soft-max) or 1/n ("none")."""

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from smat.data.pipeline import model_inputs
 from smat.explainers.normalizers import normalize
+from smat.models.protocol import attention_layers
 
 METHODS = ("gradient_x_input", "gradient_norm", "integrated_gradients", "attention_x_value")
 
@@ -91,13 +92,11 @@ def _attention_x_value(params, out, mask) -> jax.Array:
     enc = params["encoder"]
     w = mask.astype(jnp.float32)
     w = w / jnp.sum(w, -1, keepdims=True)
-    probs = out.encoder.attention_probs  # [layers, b, heads, q, k]
-    num_heads = probs.shape[2]
     total = 0.0
-    for layer in range(probs.shape[0]):
+    for layer, probs in enumerate(attention_layers(out.encoder.attention_probs)):
         value = enc[f"layer_{layer}"]["attention"]["value"]
         v = out.encoder.hidden_states[layer] @ value["kernel"] + value["bias"]
-        v = v.reshape(v.shape[:2] + (num_heads, -1))  # [b, k, heads, dim]
-        received = jnp.einsum("bhqk,bq->bhk", probs[layer], w)
+        v = v.reshape(v.shape[:2] + (probs.shape[1], -1))  # [b, k, heads, dim]
+        received = jnp.einsum("bhqk,bq->bhk", probs, w)
         total = total + jnp.einsum("bhk,bkh->bk", received, jnp.linalg.norm(v, axis=-1))
     return total

@@ -18,7 +18,7 @@ class ClassifierOutput:
     encoder: EncoderOutput
 
     @property
-    def attention_logits(self) -> jax.Array:
+    def attention_logits(self) -> tuple[jax.Array, ...]:
         return self.encoder.attention_logits
 
     @property

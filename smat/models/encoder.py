@@ -78,16 +78,19 @@ class EncoderOutput:
 
     Attributes:
       hidden_states: tuple of num_layers + 1 arrays [batch, length, hidden] (embeddings first).
-      attention_logits: [layers, batch, heads, query, key] pre-softmax scores, scaled by
-        1/sqrt(head_dim), padding keys set to MASK_VALUE.
-      attention_probs: softmax of attention_logits over keys (before attention dropout).
+      attention_logits: per layer, [batch, heads, query, key] pre-softmax scores, scaled by
+        1/sqrt(head_dim), padding keys set to MASK_VALUE. A tuple, not one stacked array:
+        stacking copies every layer's scores (at 256 tokens, batch 32: 600 MB), while the
+        explainers reduce each layer over queries first and stack only the small result.
+      attention_probs: per layer, softmax of attention_logits over keys (before attention
+        dropout).
       input_embeds: [batch, length, embedding] word embeddings fed to the encoder; gradient
         explainers differentiate with respect to these (see `inputs_embeds` in `__call__`).
     """
 
     hidden_states: tuple[jax.Array, ...]
-    attention_logits: jax.Array
-    attention_probs: jax.Array
+    attention_logits: tuple[jax.Array, ...]
+    attention_probs: tuple[jax.Array, ...]
     input_embeds: jax.Array
 
 
@@ -213,7 +216,7 @@ class Encoder(nn.Module):
             probs.append(layer_probs)
         return EncoderOutput(
             hidden_states=tuple(hidden),
-            attention_logits=jnp.stack(logits),
-            attention_probs=jnp.stack(probs),
+            attention_logits=tuple(logits),
+            attention_probs=tuple(probs),
             input_embeds=embeds,
         )

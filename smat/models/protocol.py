@@ -6,9 +6,11 @@ mask over the positions they explain, e.g. [CLS] + patches; see `smat.models.vit
 `ModelOutput` (or any object with the same attributes; a bare array is taken as the logits):
 
   logits            [batch, classes] (regression: [batch] or [batch, 1]); always required.
-  attention_logits  [layers, batch, heads, query, key] pre-softmax attention scores with padding
-                    keys masked by a large negative value: needed by the `attention` explainer
-                    (teacher, and the student whenever beta > 0).
+  attention_logits  pre-softmax attention scores with padding keys masked by a large negative
+                    value, one [batch, heads, query, key] array per layer: a tuple of them (as
+                    smat's encoders return, which saves a stacking copy of every layer's
+                    scores) or one stacked [layers, batch, heads, query, key] array; needed by
+                    the `attention` explainer (teacher, and the student whenever beta > 0).
   input_embeds      [batch, tokens, dim] the token embeddings the model looked up: needed by
                     the gradient explainers, together with an `inputs_embeds=` keyword argument
                     that makes the model use the given embeddings instead of looking them up.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -40,7 +42,7 @@ class ModelOutput:
     """What a wrapped model returns (see the module docstring)."""
 
     logits: jax.Array
-    attention_logits: jax.Array | None = None
+    attention_logits: jax.Array | Sequence[jax.Array] | None = None
     input_embeds: jax.Array | None = None
 
 
@@ -63,6 +65,23 @@ class Adapted:
     initial_params: Any
     accepts_embeds: bool
     kind: str
+
+
+def attention_layers(attention_logits: jax.Array | Sequence[jax.Array]) -> Sequence[jax.Array]:
+    """The per-layer [batch, heads, query, key] arrays of a model's `attention_logits`."""
+    if isinstance(attention_logits, (tuple, list)):
+        return attention_logits
+    return [attention_logits[i] for i in range(attention_logits.shape[0])]
+
+
+def attention_grid(out: Any) -> tuple[int, int]:
+    """(layers, heads) of a model output's attention_logits; (0, 0) without them."""
+    attn = getattr(out, "attention_logits", None)
+    if attn is None:
+        return 0, 0
+    if isinstance(attn, (tuple, list)):
+        return len(attn), attn[0].shape[1]
+    return attn.shape[0], attn.shape[2]
 
 
 def _as_output(out) -> Any:
@@ -184,8 +203,17 @@ def check_output(out: Any, who: str) -> None:
             f"regression), got {None if logits is None else tuple(logits.shape)}"
         )
     attn = getattr(out, "attention_logits", None)
-    if attn is not None and len(attn.shape) != 5:
+    if isinstance(attn, (tuple, list)):
+        shapes = {tuple(a.shape) for a in attn}
+        if not attn or len(shapes) != 1 or len(next(iter(shapes))) != 4:
+            raise ConfigError(
+                f"the {who} model's attention_logits are per-layer arrays of shapes "
+                f"{sorted(shapes)}; expected one or more of the same shape [batch, heads, query, "
+                "key]"
+            )
+    elif attn is not None and len(attn.shape) != 5:
         raise ConfigError(
             f"the {who} model's attention_logits have shape {tuple(attn.shape)}; expected "
-            "[layers, batch, heads, query, key] (stack per-layer [batch, heads, q, k] arrays)"
+            "[layers, batch, heads, query, key], or a tuple of per-layer [batch, heads, q, k] "
+            "arrays"
         )

@@ -167,8 +167,8 @@ class ViTClassifier(nn.Module):
             logits=out,
             encoder=EncoderOutput(
                 hidden_states=tuple(hidden),
-                attention_logits=jnp.stack(logits),
-                attention_probs=jnp.stack(probs),
+                attention_logits=tuple(logits),
+                attention_probs=tuple(probs),
                 input_embeds=inputs_embeds,
             ),
         )

@@ -260,9 +260,7 @@ class StaticTeacherTrainer(Trainer):
         # It gets zero gradients and no weight decay (ndim 0), so it stays 0.
         params = {}
         if explainer is not None:
-            attn = getattr(out, "attention_logits", None)
-            layers, heads = (attn.shape[0], attn.shape[2]) if attn is not None else (0, 0)
-            params = explainer.init(layers, heads)
+            params = explainer.init(*models.attention_grid(out))
         return params or {"none": jnp.zeros((), jnp.float32)}
 
     # ----- loop parts ----------------------------------------------------------------------
