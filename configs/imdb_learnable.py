@@ -5,7 +5,8 @@ The teacher explainer mixes every head's attention with coefficients normalised 
 (`--config.teacher_explainer.head_norm=softmax|entmax15|none`), initialised uniform; the meta
 optimiser is AdamW lr 5e-4, clip 5, no weight decay (the paper's IMDB setting).
 
-Variants (`:VARIANT`): default (CPU, minutes), smoke (seconds), paper (accelerators).
+Variants (`:VARIANT`): default (CPU, minutes; the evidence sweeps), quick (the README's quick
+start, a few minutes), smoke (seconds), paper (accelerators).
 The teacher comes from `teacher_workdir` (default `<workdir>/teacher`); if none has finished
 there, it is trained first with the matching variant of configs/imdb_teacher.py.
 """
