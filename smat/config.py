@@ -9,6 +9,7 @@ The config is locked: an unknown field or a value of the wrong type is rejected.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import ml_collections
@@ -91,6 +92,10 @@ def base() -> ml_collections.ConfigDict:
     c.train.monitor = "val/accuracy"  # metric for best checkpoint and early stopping
     c.train.monitor_mode = "max"  # "max" or "min"
     c.train.patience = 5  # evaluations without improvement before stopping (0 = never stop)
+    # Parameters kept as loaded: comma-separated regular expressions searched in each parameter's
+    # path, e.g. "word_embeddings" (the 30522 x 384 table, 3x the weights of two MiniLM layers:
+    # its gradient and AdamW update are a large share of a CPU step). Empty: train everything.
+    c.train.frozen = ""
 
     c.ckpt = ml_collections.ConfigDict()
     c.ckpt.every_steps = 100  # also save between evaluations (a killed run loses less)
@@ -335,6 +340,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"{field}={_get(c, field)!r} must be in [0, 1)")
     if c.data.split.student_test == 0:
         raise ConfigError("data.split.student_test must be > 0: it is the test set")
+    for pattern in filter(None, (p.strip() for p in c.train.frozen.split(","))):
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            message = f"train.frozen: {pattern!r} is not a regular expression ({e})"
+            raise ConfigError(message) from None
     if c.task not in ("classification", "regression"):
         raise ConfigError(f"task={c.task!r}; choose classification or regression")
     _check_registered(c, ConfigError)

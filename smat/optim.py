@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import ml_collections
 import optax
@@ -56,13 +58,43 @@ def make(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTran
     return tx
 
 
+def param_path(path) -> str:
+    """`encoder/embeddings/word_embeddings/embedding` for a pytree key path."""
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def freeze(tx: optax.GradientTransformation, patterns: str) -> optax.GradientTransformation:
+    """`tx` on every parameter except those whose path matches one of the comma-separated
+    regular expressions `patterns` (`train.frozen`): those get no update, no optimiser state,
+    and, their gradient being unused, XLA does not compute it."""
+    regexes = [re.compile(p.strip()) for p in patterns.split(",") if p.strip()]
+    if not regexes:
+        return tx
+
+    def labels(params):
+        paths = [param_path(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)]
+        for r in regexes:
+            if not any(r.search(p) for p in paths):
+                raise ConfigError(
+                    f"train.frozen: {r.pattern!r} matches no parameter; paths look like "
+                    f"{paths[0]!r} (all: {len(paths)})"
+                )
+        return jax.tree_util.tree_map_with_path(
+            lambda p, _: "frozen" if any(r.search(param_path(p)) for r in regexes) else "trained",
+            params,
+        )
+
+    return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)
+
+
 def for_student(c: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
     """The student's optimiser over its params {"model": θ, "explainer": ψ}: `c.optim` for
-    both, or (`c.explainer_optim.name` != "student") `c.explainer_optim` for ψ."""
+    both, or (`c.explainer_optim.name` != "student") `c.explainer_optim` for ψ; the model
+    parameters `c.train.frozen` names are not trained."""
     tx = make(c.optim, total_steps)
-    if c.explainer_optim.name == "student":
-        return tx
-    return optax.multi_transform(
-        {"model": tx, "explainer": make(c.explainer_optim, total_steps)},
-        {"model": "model", "explainer": "explainer"},
-    )
+    if c.explainer_optim.name != "student":
+        tx = optax.multi_transform(
+            {"model": tx, "explainer": make(c.explainer_optim, total_steps)},
+            {"model": "model", "explainer": "explainer"},
+        )
+    return freeze(tx, c.train.frozen)

@@ -150,7 +150,7 @@ class NoTeacherTrainer(Trainer):
                 f"optim.warmup_steps={c.optim.warmup_steps} is not below the "
                 f"{self.total_steps} training steps; lower it"
             )
-        tx = optim.make(c.optim, self.total_steps)
+        tx = optim.freeze(optim.make(c.optim, self.total_steps), c.train.frozen)
         self.state = self._init_state(tx)
         apply_fn = self.model.apply
         self.set_train_step(
