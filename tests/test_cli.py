@@ -142,3 +142,13 @@ def test_a_run_ends_with_the_commands_to_look_at_it_next(smoke_config):
     static.teacher_explainer.name, static.beta = "none", 0.0
     assert len(next_steps(static, "runs/b", [])) == 2  # nothing to explain or compare with
     assert len(next_steps(smoke_config, "runs/t", [])) == 2  # a teacher: its curves
+
+
+@pytest.mark.parametrize("variant", ["", ":quick", ":smoke", ":paper"])
+@pytest.mark.parametrize("name", ["imdb_teacher", "imdb_static", "imdb_learnable"])
+def test_every_imdb_variant_is_a_valid_config_with_a_matching_teacher(name, variant):
+    c = config_lib.from_file(os.path.join(REPO, "configs", f"{name}.py{variant}"))
+    config_lib.validate(c)
+    if name != "imdb_teacher":  # the teacher it would train is that variant of imdb_teacher.py
+        teacher = config_lib.from_file(os.path.join(REPO, "configs", f"imdb_teacher.py{variant}"))
+        assert config_lib.to_dict(c.teacher) == config_lib.to_dict(teacher)
