@@ -44,7 +44,8 @@ def _main(*args, cache_dir, workdir):
         ),
         (
             ["--config=configs/imdb_teacher.py:nope"],
-            "config error: ValueError: unknown config variant 'nope'; known: default, quick, smoke, paper",
+            "config error: ValueError: unknown config variant 'nope'; "
+            "known: default, quick, smoke, paper",
         ),
         (["--config=configs/missing.py"], "config error: no config file 'configs/missing.py'"),
         (
