@@ -49,12 +49,7 @@ ROWS = [  # (config, label, overrides); the first row of each config is its base
 
 def step_time(config_name: str, overrides: dict, teacher_workdir: str, steps: int):
     c = config_lib.from_file(os.path.join(REPO, "configs", f"{config_name}.py:quick"))
-    for field, value in overrides.items():
-        node = c
-        *parents, leaf = field.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
+    config_lib.override(c, overrides)
     if c.setup != "no_teacher":
         c.teacher_workdir = teacher_workdir
     c.progress = False
