@@ -24,11 +24,21 @@ still answers the main question). Parts (cell label `part`):
             8-example validation batch (seed 0).
   psi       the student explainer ψ with an optimiser of its own (AdamW 1e-2, `_psi` labels)
             instead of the student's AdamW 5e-5, for uniform attention and for SMAT (seed 0).
+
+Variant `deep` (`--variant deep --root runs/smat_study_deep`): the same cells for a teacher
+that is the whole fine-tuned 6-layer MiniLM (72 heads, `teacher.model.num_layers=0`) and
+students that stay the first 2 layers. The paper's teachers are larger than their students
+(ELECTRA-base teaching ELECTRA-small); at CPU scale with one architecture for both, the
+teacher's attention is the student's own pretrained attention (explanation KL 0.025 at the
+start), and no head mix beat the uniform one. Every layer alone is a headroom cell (2 seeds),
+single heads are not (72: choose them from the layers' results); the teacher's forward runs
+once per student example (cached), so a student step costs what it does in `cpu`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -38,7 +48,9 @@ from smat.sweep import Cell, Sweep
 STATIC, LEARNABLE = "../configs/imdb_static.py:default", "../configs/imdb_learnable.py:default"
 BETA = 5.0
 N = 500
-LAYERS, HEADS = 2, 12
+HEADS = 12
+LAYERS = {"cpu": 2, "deep": 6}  # teacher layers per variant (students: 2)
+DEEP = {"teacher.model.num_layers": 0}  # the whole pretrained encoder
 PSI = {"explainer_optim.name": "adamw", "explainer_optim.learning_rate": 1e-2}
 META_LRS = {"smat": 5e-4, "smat_lr2e-3": 2e-3, "smat_lr1e-2": 1e-2}
 COST = {
@@ -69,37 +81,93 @@ def _attention(**fields) -> dict:
     return {"beta": BETA, "teacher_explainer.name": "attention", **fields}
 
 
-def cells() -> list[Cell]:
+def cells(variant: str = "cpu") -> list[Cell]:
     """In the order they run, most needed first, so a sweep cut short still answers the main
-    question (SMAT and its transfer against uniform attention, 3 seeds each)."""
-    static = {
+    question (`cpu`: SMAT and its transfer against uniform attention, 3 seeds each; `deep`:
+    first whether any layer teaches better than the uniform mix)."""
+    out = _cpu_cells() if variant == "cpu" else _deep_cells()
+    if variant == "deep":
+        out = [dataclasses.replace(c, overrides={**c.overrides, **DEEP}) for c in out]
+    return out
+
+
+def _static(layers: int, head_sample) -> dict[str, dict]:
+    return {
         "none": {"beta": 0.0, "teacher_explainer.name": "none"},
         "attention_all": _attention(),
-        **{f"layer{ly}": _attention(**{"teacher_explainer.layer": ly}) for ly in range(LAYERS)},
+        **{f"layer{ly}": _attention(**{"teacher_explainer.layer": ly}) for ly in range(layers)},
         **{
             f"L{ly}H{h}": _attention(**{"teacher_explainer.layer": ly, "teacher_explainer.head": h})
-            for ly, h in HEAD_SAMPLE
+            for ly, h in head_sample
         },
     }
-    smat = {label: {"beta": BETA, "meta.optim.learning_rate": lr} for label, lr in META_LRS.items()}
+
+
+SMAT = {label: {"beta": BETA, "meta.optim.learning_rate": lr} for label, lr in META_LRS.items()}
+
+
+def _transfer(source: str) -> list[Cell]:
+    """Fresh students (TRANSFER_SEEDS) taught by the frozen explainer of each `source` seed."""
+    return [
+        _cell(
+            f"transfer_{source}",
+            "transfer",
+            STATIC,
+            {**_attention(), "teacher_explainer.from_run": f"cell:n{N}/{source}/seed{s}"},
+            t,
+        )
+        for s, t in zip(SEEDS, TRANSFER_SEEDS, strict=True)
+    ]
+
+
+def _deep_cells() -> list[Cell]:
+    layers = LAYERS["deep"]
+    static = _static(layers, ())
+    out = [_cell("none", "headroom", STATIC, static["none"], 0)]
+    out += [_cell("attention_all", "headroom", STATIC, static["attention_all"], 0)]
+    out += [
+        _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 0) for ly in range(layers)
+    ]
+    out += [_cell("smat", "smat", LEARNABLE, SMAT["smat"], 0)]
+    out += [_cell("smat_sgdsim_v128", "smat", LEARNABLE, SGDSIM, 0)]
+    out += [_cell("attention_all", "headroom", STATIC, static["attention_all"], s) for s in (1, 2)]
+    out += [
+        _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 1) for ly in range(layers)
+    ]
+    out += [_cell("smat", "smat", LEARNABLE, SMAT["smat"], s) for s in (1, 2)]
+    out += [_cell("smat_sgdsim_v128", "smat", LEARNABLE, SGDSIM, s) for s in (1, 2)]
+    out += [_cell("none", "headroom", STATIC, static["none"], s) for s in (1, 2)]
+    out += [
+        _cell("attention_all", "headroom", STATIC, static["attention_all"], s)
+        for s in TRANSFER_SEEDS
+    ]
+    out += _transfer("smat") + _transfer("smat_sgdsim_v128")
+    out += [
+        _cell(label, "smat", LEARNABLE, SMAT[label], 0) for label in META_LRS if label != "smat"
+    ]
+    for label, overrides in COST.items():
+        out.append(_cell(f"smat_{label}", "cost", LEARNABLE, {"beta": BETA, **overrides}, 0))
+    out.append(_cell("attention_all_psi", "psi", STATIC, {**_attention(), **PSI}, 0))
+    out.append(_cell("smat_psi", "psi", LEARNABLE, {**SMAT["smat"], **PSI}, 0))
+    return out
+
+
+def _cpu_cells() -> list[Cell]:
+    layers = LAYERS["cpu"]
+    static = _static(layers, HEAD_SAMPLE)
     out = [_cell("none", "headroom", STATIC, static["none"], s) for s in SEEDS]
     out += [_cell("attention_all", "headroom", STATIC, static["attention_all"], s) for s in SEEDS]
-    out += [_cell("smat", "smat", LEARNABLE, smat["smat"], s) for s in SEEDS]
+    out += [_cell("smat", "smat", LEARNABLE, SMAT["smat"], s) for s in SEEDS]
     # The variant that found the cue heads on the synthetic distractor task.
     out += [_cell("smat_sgdsim_v128", "smat", LEARNABLE, SGDSIM, s) for s in SEEDS[:2]]
     out += [
         _cell("attention_all", "headroom", STATIC, static["attention_all"], s)
         for s in TRANSFER_SEEDS
     ]
-    for source, seed in zip(SEEDS, TRANSFER_SEEDS, strict=True):
-        from_run = {"teacher_explainer.from_run": f"cell:n{N}/smat/seed{source}"}
-        out.append(_cell("transfer_smat", "transfer", STATIC, {**_attention(), **from_run}, seed))
+    out += _transfer("smat")
     # It moves φ far on IMDB, but the student's ψ stays uniform under AdamW 5e-5: with ψ free?
     out.append(_cell("smat_sgdsim_v128_psi", "psi", LEARNABLE, {**SGDSIM, **PSI}, 0))
     out.append(_cell("smat_sgdsim_v128", "smat", LEARNABLE, SGDSIM, SEEDS[2]))
-    layers = [
-        _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 0) for ly in range(LAYERS)
-    ]
     heads = {
         s: [
             _cell(f"L{ly}H{h}", "headroom", STATIC, static[f"L{ly}H{h}"], s)
@@ -107,30 +175,29 @@ def cells() -> list[Cell]:
         ]
         for s in HEAD_SEEDS
     }
-    out += layers
+    out += [
+        _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 0) for ly in range(layers)
+    ]
     for label, overrides in COST.items():
         out.append(_cell(f"smat_{label}", "cost", LEARNABLE, {"beta": BETA, **overrides}, 0))
-    for source, seed in zip(SEEDS, TRANSFER_SEEDS, strict=True):
-        from_run = {"teacher_explainer.from_run": f"cell:n{N}/smat_sgdsim_v128/seed{source}"}
-        overrides = {**_attention(), **from_run}
-        out.append(_cell("transfer_smat_sgdsim_v128", "transfer", STATIC, overrides, seed))
+    out += _transfer("smat_sgdsim_v128")
     out += heads[0]
     out += [
-        _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 1) for ly in range(LAYERS)
+        _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 1) for ly in range(layers)
     ]
     out += [
-        _cell(label, "smat", LEARNABLE, smat[label], 0) for label in META_LRS if label != "smat"
+        _cell(label, "smat", LEARNABLE, SMAT[label], 0) for label in META_LRS if label != "smat"
     ]
     out.append(_cell("attention_all_psi", "psi", STATIC, {**_attention(), **PSI}, 0))
-    out.append(_cell("smat_psi", "psi", LEARNABLE, {**smat["smat"], **PSI}, 0))
+    out.append(_cell("smat_psi", "psi", LEARNABLE, {**SMAT["smat"], **PSI}, 0))
     out += heads[1]
     return out
 
 
 def get_sweep(variant: str) -> Sweep:
-    if variant != "cpu":
-        raise ValueError(f"unknown variant {variant!r}; known: cpu")
-    return Sweep(cells=cells(), description=__doc__.split("\n\n")[0])
+    if variant not in LAYERS:
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(LAYERS)}")
+    return Sweep(cells=cells(variant), description=__doc__.split("\n\n")[0])
 
 
 def rank_heads(root: str, examples: int = 500) -> list[dict]:
@@ -139,6 +206,7 @@ def rank_heads(root: str, examples: int = 500) -> list[dict]:
     `examples` student-training reviews. No student is trained. Writes
     `<root>/head_ranking.json`."""
     import jax
+    import ml_collections
     import numpy as np
 
     from smat import checkpointing, explainers, models
@@ -153,11 +221,14 @@ def rank_heads(root: str, examples: int = 500) -> list[dict]:
     splits = data_lib.load(c, tokenizer_file=tokenizer_file).splits
     batch = data_lib.input_arrays(splits["student_train"].arrays, slice(0, examples))
     inputs, mask = data_lib.model_inputs(batch)
-    pretrained = models.build_model(c.model, 2, data_lib.vocab_size(splits.values()))
+    # The pretrained (untuned) encoder of the teacher's size: the teacher's model section.
+    t_model = ml_collections.ConfigDict(t_config["model"])
+    pretrained = models.build_model(t_model, 2, data_lib.vocab_size(splits.values()))
     mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:1]), ("data",))
     p0 = init_params(pretrained, batch, jax.random.PRNGKey(0), mesh)
     scores = []
-    for layer in range(LAYERS):
+    num_layers = len(module.apply({"params": params}, inputs[:1], mask[:1]).attention_logits)
+    for layer in range(num_layers):
         for head in range(HEADS):
             ex = explainers.AttentionExplainer(layer=layer, head=head)
             kls = []

@@ -2,15 +2,18 @@
 
 The teacher's logits and explainer features are deterministic (no dropout), so they are
 computed once per example and stored next to the student's data; no training step runs a
-teacher forward pass.
+teacher forward pass. A finished teacher also keeps them on disk (`<teacher>/outputs/`), so the
+students of a sweep share one forward pass per example instead of one per student.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
 import time
+import zipfile
 from typing import Any
 
 import jax
@@ -23,6 +26,7 @@ from smat import data as data_lib
 from smat import workdir as workdir_lib
 from smat.errors import ConfigError
 
+OUTPUTS = "outputs"  # in a teacher's workdir: its cached logits and explainer features
 WAIT_S = 10.0  # how often a student polls a teacher another process is training
 
 
@@ -108,6 +112,45 @@ def outputs(apply_fn, explainer, params, batch):
     return out.logits, explainer.compute(apply_fn, params, batch, out)
 
 
+def store_key(dataset: data_lib.ArrayDataset, explainer, batch_size: int, mesh) -> str:
+    """What a teacher's cached outputs depend on besides its params: the examples, the
+    explainer (its fields), and what can change the floating-point result (batch size, devices,
+    JAX version)."""
+    h = hashlib.sha256()
+    for name in sorted(dataset.arrays):
+        a = np.ascontiguousarray(dataset.arrays[name])
+        h.update(f"{name}:{a.dtype}:{a.shape}".encode())
+        h.update(a.tobytes())
+    setting = (repr(explainer), batch_size, mesh.devices.shape, jax.__version__, jax.devices()[0])
+    h.update(repr(setting).encode())
+    return h.hexdigest()[:32]
+
+
+def _read_store(path: str) -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # damaged: recompute
+        print(f"teacher outputs {path} unreadable ({e}); computing them again", flush=True)
+        return None
+
+
+def _write_store(path: str, arrays: dict[str, np.ndarray]) -> None:
+    # Written beside and renamed: a killed writer or a concurrent student never leaves (or
+    # reads) half a file. A failed write (full disk, read-only teacher) only loses the cache.
+    tmp = f"{path}.{os.getpid()}.tmp.npz"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError as e:
+        print(f"could not keep the teacher outputs in {path} ({e}); continuing", flush=True)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def cache_outputs(
     dataset: data_lib.ArrayDataset,
     apply_fn,
@@ -115,8 +158,20 @@ def cache_outputs(
     explainer,
     batch_size: int,
     mesh,
+    store: str | None = None,
 ) -> data_lib.ArrayDataset:
-    """The dataset plus `teacher_logits` (and `teacher_features` if `explainer` is given)."""
+    """The dataset plus `teacher_logits` (and `teacher_features` if `explainer` is given).
+
+    store: a folder (the teacher's `outputs/`) where they are kept under `store_key` and read
+    back by later students: bit-identical to computing them again, since the key holds what
+    the result depends on. None: computed every time (the Python API's in-memory teachers).
+    """
+    path = None
+    if store is not None:
+        path = os.path.join(store, store_key(dataset, explainer, batch_size, mesh) + ".npz")
+        kept = _read_store(path)
+        if kept is not None:
+            return data_lib.ArrayDataset({**dataset.arrays, **kept})
     step = jax.jit(
         functools.partial(outputs, apply_fn, explainer), out_shardings=sharding.replicated(mesh)
     )
@@ -126,8 +181,9 @@ def cache_outputs(
         logits.append(np.asarray(lg))
         if ft is not None:
             features.append(np.asarray(ft))
-    arrays = dict(dataset.arrays)
-    arrays["teacher_logits"] = np.concatenate(logits)[: len(dataset)]
+    outs = {"teacher_logits": np.concatenate(logits)[: len(dataset)]}
     if features:
-        arrays["teacher_features"] = np.concatenate(features)[: len(dataset)]
-    return data_lib.ArrayDataset(arrays)
+        outs["teacher_features"] = np.concatenate(features)[: len(dataset)]
+    if path is not None and jax.process_index() == 0:
+        _write_store(path, outs)
+    return data_lib.ArrayDataset({**dataset.arrays, **outs})

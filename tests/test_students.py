@@ -363,3 +363,44 @@ def test_two_processes_give_the_single_process_result(smat_run, tmp_path, cache_
         np.load(os.path.join(multi, "teacher_head_weights.npy")),
         atol=1e-6,
     )
+
+
+def test_teacher_outputs_are_kept_read_back_exactly_and_recomputed_when_damaged(
+    smat_run, tmp_path, capsys
+):
+    import jax
+
+    from smat import checkpointing, explainers, teacher
+    from smat import data as data_lib
+
+    _, workdir, _ = smat_run
+    # The SMAT run kept its teacher's outputs for its train, valid and test examples.
+    kept = os.listdir(os.path.join(workdir, "teacher", teacher.OUTPUTS))
+    assert len([f for f in kept if f.endswith(".npz")]) == 3
+    module, params, _, _ = checkpointing.load_trained_model(os.path.join(workdir, "teacher"))
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1000, 2000, size=(20, 64)).astype(np.int32)
+    data = data_lib.ArrayDataset(
+        {"input_ids": ids, "attention_mask": np.ones_like(ids), "label": np.zeros(20, np.int32)}
+    )
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:1]), ("data",))
+
+    def outputs(store):
+        return teacher.cache_outputs(
+            data, module.apply, params, explainers.AttentionExplainer(), 8, mesh, store=store
+        ).arrays
+
+    fresh = outputs(None)
+    first, again = outputs(str(tmp_path)), outputs(str(tmp_path))
+    (path,) = [os.path.join(tmp_path, f) for f in os.listdir(tmp_path)]
+    with open(path, "r+b") as f:
+        f.truncate(100)
+    repaired = outputs(str(tmp_path))
+    assert "unreadable" in capsys.readouterr().out
+    for out in (first, again, repaired):
+        for key in ("teacher_logits", "teacher_features"):
+            np.testing.assert_array_equal(out[key], fresh[key])
+    np.testing.assert_array_equal(outputs(str(tmp_path))["teacher_logits"], fresh["teacher_logits"])
+    # Another explainer or other examples are other entries.
+    other = teacher.cache_outputs(data, module.apply, params, None, 8, mesh, store=str(tmp_path))
+    assert "teacher_features" not in other.arrays and len(os.listdir(tmp_path)) == 2

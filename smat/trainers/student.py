@@ -178,6 +178,7 @@ class StaticTeacherTrainer(Trainer):
             params=t_params,
             batch_size=c.train.eval_batch_size,
             mesh=self.mesh,
+            store=self.teacher_workdir and os.path.join(self.teacher_workdir, teacher.OUTPUTS),
         )
         with self.timings.phase("teacher_cache"):
             self.train_set = cache(cap(pool, n), explainer=self.teacher_explainer)
