@@ -5,8 +5,9 @@ add `--config.teacher_explainer.layer=-1` for the last layer only), gradient_x_i
 gradient_norm, integrated_gradients, attention_x_value, or none (no explanation, β unused).
 The paper uses β = 5 for attention and β = 0.2 for gradient explainers.
 
-Variants (`:VARIANT`): default (CPU, minutes; the evidence sweeps), quick (the README's quick
-start, a few minutes), smoke (seconds), paper (accelerators).
+Variants (`:VARIANT`): default (CPU, minutes; the evidence sweeps), deep (the default's
+students taught by the whole 6-layer teacher: where a learned explainer teaches better), quick
+(the README's quick start, a few minutes), smoke (seconds), paper (accelerators).
 The teacher comes from `teacher_workdir` (default `<workdir>/teacher`); if none has finished
 there, it is trained first with the matching variant of configs/imdb_teacher.py.
 """
@@ -15,7 +16,7 @@ import os
 
 from smat import config as common
 
-VARIANTS = ("default", "quick", "smoke", "paper")
+VARIANTS = ("default", "deep", "quick", "smoke", "paper")
 
 
 def student_config(arg, setup: str):
@@ -29,7 +30,9 @@ def student_config(arg, setup: str):
     c.model = teacher.model.copy_and_resolve_references()  # student: fresh copy, same architecture
     c.train.monitor = "val/simulability"
     c.train.patience = 5
-    if v == "default":
+    if v == "deep":  # the default's students (2 layers) under the whole 6-layer teacher
+        c.model.num_layers = 2
+    if v in ("default", "deep"):
         # Pretrained students learn from a few hundred examples (random ones do not: see
         # MEASUREMENTS.md); AdamW as in that reference, eps_root > 0 for the meta-gradient.
         c.num_examples = 500.0

@@ -45,7 +45,7 @@ def _main(*args, cache_dir, workdir):
         (
             ["--config=configs/imdb_teacher.py:nope"],
             "config error: ValueError: unknown config variant 'nope'; "
-            "known: default, quick, smoke, paper",
+            "known: default, deep, quick, smoke, paper",
         ),
         (["--config=configs/missing.py"], "config error: no config file 'configs/missing.py'"),
         (
@@ -145,7 +145,7 @@ def test_a_run_ends_with_the_commands_to_look_at_it_next(smoke_config):
     assert len(next_steps(smoke_config, "runs/t", [])) == 2  # a teacher: its curves
 
 
-@pytest.mark.parametrize("variant", ["", ":quick", ":smoke", ":paper"])
+@pytest.mark.parametrize("variant", ["", ":deep", ":quick", ":smoke", ":paper"])
 @pytest.mark.parametrize("name", ["imdb_teacher", "imdb_static", "imdb_learnable"])
 def test_every_imdb_variant_is_a_valid_config_with_a_matching_teacher(name, variant):
     c = config_lib.from_file(os.path.join(REPO, "configs", f"{name}.py{variant}"))

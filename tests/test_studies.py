@@ -26,6 +26,28 @@ def test_imdb_smat_study_cells_are_valid_and_ordered(tmp_path):
     assert {c.labels["part"] for c in cells} == {"headroom", "smat", "transfer", "cost", "psi"}
 
 
+def test_imdb_deep_study_cells_are_the_deep_configs(tmp_path):
+    """The deep variant's cells are valid, and its chosen SMAT cell and static cells are
+    exactly configs/imdb_{learnable,static}.py:deep, field by field (the configs users run
+    are the ones the study measured)."""
+    cells = {c.name: c for c in sweep.load_sweep(STUDY, "deep").cells}
+    for cell in cells.values():
+        config_lib.validate(sweep.cell_config(cell, str(tmp_path)))
+    for name, spec in (
+        ("n500/smat_lr2e-3/seed1", "imdb_learnable.py:deep"),
+        ("n500/layer3/seed2", "imdb_static.py:deep"),
+    ):
+        cell = cells[name]
+        mine = config_lib.from_file(os.path.join(REPO, "configs", spec))
+        fields = {
+            k: v for k, v in cell.overrides.items() if not k.startswith(("teacher.", "meta."))
+        }
+        config_lib.override(mine, {**fields, "teacher_workdir": sweep.teacher_dir(str(tmp_path))})
+        study = config_lib.to_dict(sweep.cell_config(cell, str(tmp_path)))
+        assert config_lib.diff(study, config_lib.to_dict(mine)) == [], name
+    assert cells["n500/smat_lr2e-3/seed0"].overrides["teacher.model.num_layers"] == 0
+
+
 def test_synthetic_distractor_splits_are_disjoint():
     spec = importlib.util.spec_from_file_location(
         "synthetic_distractors", os.path.join(REPO, "experiments", "synthetic_distractors.py")
