@@ -155,21 +155,24 @@ def _deep_cells() -> list[Cell]:
         for s in TRANSFER_SEEDS
     ]
     out += _transfer(chosen)
+    # Its seeds disagree on the heads (meta-gradient noise): a 128-example outer batch.
+    v128 = {**SMAT[chosen], "meta.valid_batch_size": 128}
+    out.append(_cell(f"{chosen}_v128", "smat", LEARNABLE, v128, 0))
+    for label, overrides in COST.items():
+        cost = {**SMAT[chosen], **overrides}
+        out.append(_cell(f"{chosen}_{label}", "cost", LEARNABLE, cost, 0))
+    out.append(_cell("attention_all_psi", "psi", STATIC, {**_attention(), **PSI}, 0))
+    out.append(_cell(f"{chosen}_psi", "psi", LEARNABLE, {**SMAT[chosen], **PSI}, 0))
     out += [
         _cell(f"layer{ly}", "headroom", STATIC, static[f"layer{ly}"], 1)
         for ly in range(layers)
         if ly != 3
     ]
     out += [_cell("none", "headroom", STATIC, static["none"], s) for s in (1, 2)]
-    out += [_cell("layer3", "headroom", STATIC, static["layer3"], s) for s in TRANSFER_SEEDS]
     out += [_cell("smat", "smat", LEARNABLE, SMAT["smat"], s) for s in (1, 2)]
+    out += [_cell("layer3", "headroom", STATIC, static["layer3"], s) for s in TRANSFER_SEEDS]
     out += [_cell("smat_sgdsim_v128", "smat", LEARNABLE, SGDSIM, s) for s in (1, 2)]
     out += _transfer("smat") + _transfer("smat_sgdsim_v128")
-    for label, overrides in COST.items():
-        cost = {**SMAT[chosen], **overrides}
-        out.append(_cell(f"{chosen}_{label}", "cost", LEARNABLE, cost, 0))
-    out.append(_cell("attention_all_psi", "psi", STATIC, {**_attention(), **PSI}, 0))
-    out.append(_cell(f"{chosen}_psi", "psi", LEARNABLE, {**SMAT[chosen], **PSI}, 0))
     return out
 
 
