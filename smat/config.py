@@ -145,10 +145,12 @@ def explainer_section(name: str, **overrides) -> ml_collections.ConfigDict:
     e.token_norm = "softmax"  # explanation over tokens: softmax, sparsemax or entmax15
     e.temperature = 0.1  # gradient-family scores are divided by this before the softmax
     e.ig_steps = 32  # integrated gradients: intervals of the trapezoid rule
-    # Teacher explainer of a static_teacher run only: the workdir of a finished SMAT run whose
-    # learned head weights (at its best step) are used, fixed ("": none; smat/transfer.py).
-    # The run must have the same teacher and the same layer/head/query/token_norm. Or a .npy
-    # file of [layers, heads] weights (non-negative, summing to 1): a hand-made fixed mix.
+    # Teacher explainer: the workdir of a finished SMAT run whose learned head weights (at its
+    # best step) are used ("": none; smat/transfer.py): fixed in a static_teacher run
+    # (transfer), as φ's starting point in a learnable_teacher run (a restart: a fresh student,
+    # the meta-step continues from the run's explainer with a fresh meta optimiser). The run
+    # must have the same teacher and the same layer/head/query/token_norm. Or a .npy file of
+    # [layers, heads] weights (non-negative, summing to 1): a hand-made mix.
     e.from_run = ""
     e.update(overrides)
     return e
@@ -462,11 +464,12 @@ def _validate_student_sections(c: ml_collections.ConfigDict, error: type[Excepti
     if c.student_explainer.from_run:
         raise error("student_explainer.from_run is not used: set teacher_explainer.from_run")
     if c.teacher_explainer.from_run and (
-        c.setup != "static_teacher" or c.teacher_explainer.name != "attention" or c.beta == 0
+        c.setup == "no_teacher" or c.teacher_explainer.name != "attention" or c.beta == 0
     ):
         raise error(
-            "teacher_explainer.from_run reuses a SMAT run's attention explainer, fixed: it needs "
-            "setup=static_teacher, teacher_explainer.name='attention' and beta > 0"
+            "teacher_explainer.from_run reuses a SMAT run's attention explainer: it needs "
+            "setup=static_teacher (fixed) or learnable_teacher (where φ starts), "
+            "teacher_explainer.name='attention' and beta > 0"
         )
 
 

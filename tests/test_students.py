@@ -183,6 +183,35 @@ def test_transfer_trains_a_fresh_student_with_a_learned_explainer(smat_run, tmp_
     )
 
 
+def test_smat_restarts_from_a_runs_explainer_with_a_fresh_student(smat_run, tmp_path, cache_dir):
+    _, ref_dir, _ = smat_run
+    weights = np.load(os.path.join(ref_dir, "teacher_head_weights.npy"))
+    c = _config(
+        "imdb_learnable", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"), seed=3
+    )
+    c.teacher_explainer.from_run = ref_dir
+    look = LearnableTeacherTrainer(c, str(tmp_path / "look"))
+    try:
+        assert look.begin() is None  # set up, nothing trained yet
+        start = look.sim.teacher_explainer.head_weights(look.state.phi)
+    finally:
+        look.release_workdir()
+    np.testing.assert_allclose(start, weights, atol=1e-6)  # φ starts where the run ended
+    summary = LearnableTeacherTrainer(c, str(tmp_path / "run")).fit()
+    assert summary["status"] == "finished" and summary["meta/steps"] == 12
+    ended = np.load(tmp_path / "run" / "teacher_head_weights.npy")
+    assert np.abs(ended - weights).max() > 1e-4  # and the meta-step goes on learning it
+
+
+@pytest.mark.parametrize("norm", ["sparsemax", "entmax15", "softmax", "none"])
+def test_explainer_params_for_weights_invert_the_head_norm(norm):
+    from smat.explainers import AttentionExplainer
+
+    weights = np.array([[0.5, 0.3, 0.0], [0.2, 0.0, 0.0]], np.float32)
+    ex = AttentionExplainer(head_norm=norm)
+    np.testing.assert_allclose(ex.head_weights(ex.params_for(weights)), weights, atol=1e-6)
+
+
 def test_transfer_errors(smat_run, tmp_path, cache_dir):
     _, ref_dir, _ = smat_run
     teacher = os.path.join(ref_dir, "teacher")
@@ -198,7 +227,7 @@ def test_transfer_errors(smat_run, tmp_path, cache_dir):
     fails("no such folder", from_run=str(tmp_path / "missing"))
     fails("not a SMAT run", from_run=teacher)
     fails("the run's explainer differs", from_run=ref_dir, layer=0)
-    fails("needs setup=static_teacher", setup="learnable_teacher", from_run=ref_dir)
+    fails("needs setup=static_teacher", name="gradient_x_input", from_run=ref_dir)
     np.save(tmp_path / "bad_sum.npy", np.ones((1, 12), np.float32))
     fails("summing to 1", from_run=str(tmp_path / "bad_sum.npy"))
     np.save(tmp_path / "two_layers.npy", np.full((2, 12), 1 / 24, np.float32))
@@ -374,9 +403,10 @@ def test_teacher_outputs_are_kept_read_back_exactly_and_recomputed_when_damaged(
     from smat import data as data_lib
 
     _, workdir, _ = smat_run
-    # The SMAT run kept its teacher's outputs for its train, valid and test examples.
+    # The SMAT run kept its teacher's outputs for its train, valid and test examples (the other
+    # students of this module that share its teacher add theirs).
     kept = os.listdir(os.path.join(workdir, "teacher", teacher.OUTPUTS))
-    assert len([f for f in kept if f.endswith(".npz")]) == 3
+    assert len([f for f in kept if f.endswith(".npz")]) >= 3
     module, params, _, _ = checkpointing.load_trained_model(os.path.join(workdir, "teacher"))
     rng = np.random.default_rng(0)
     ids = rng.integers(1000, 2000, size=(20, 64)).astype(np.int32)

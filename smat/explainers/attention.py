@@ -75,6 +75,17 @@ class AttentionExplainer:
         value = 1.0 / (layers * heads) if self.head_norm == "none" else 0.0
         return {"head_logits": jnp.full((layers, heads), value, jnp.float32)}
 
+    def params_for(self, weights) -> dict[str, jax.Array]:
+        """Params whose `head_weights` are the given [layers, heads] simplex weights (for
+        softmax, zeros become 1e-8): a learned explainer's weights as a starting point."""
+        w = jnp.asarray(weights, jnp.float32)
+        if self.head_norm == "softmax":
+            w = jnp.log(jnp.maximum(w, 1e-8))
+        elif self.head_norm == "entmax15":  # [z/2 - τ]₊² = w at τ = 0
+            w = 2 * jnp.sqrt(w)
+        # sparsemax projects a point of the simplex onto itself; "none" uses w as it is.
+        return {"head_logits": w}
+
     def head_weights(self, params: dict[str, jax.Array]) -> jax.Array:
         """The normalised [layers, heads] mixing weights."""
         raw = params["head_logits"]

@@ -146,7 +146,7 @@ class StaticTeacherTrainer(Trainer):
         pool = splits["student_train"]
         n = config_lib.num_student_examples(c, len(pool))
         explainer_cfg = c.teacher_explainer
-        if self.transferred is not None:  # the run's weights, used as they are
+        if self.transferred is not None and not self.learnable:  # the weights, used as they are
             explainer_cfg = explainer_cfg.copy_and_resolve_references()
             explainer_cfg.head_norm = "none"
         self.teacher_explainer = (
@@ -237,7 +237,8 @@ class StaticTeacherTrainer(Trainer):
         if self.transferred is not None:
             shape = phi["head_logits"].shape
             transfer.check_shape(self.transferred, shape, c.teacher_explainer.from_run)
-            phi = {"head_logits": jnp.asarray(self.transferred)}
+            # Static: the weights as they are (head_norm "none"). SMAT: where φ starts.
+            phi = self.teacher_explainer.params_for(self.transferred)
         repl = sharding.replicated(self.mesh)
         state = meta.StudentState(
             step=jnp.zeros((), jnp.int32),
