@@ -173,6 +173,20 @@ def _deep_cells() -> list[Cell]:
     out += [_cell("layer3", "headroom", STATIC, static["layer3"], s) for s in TRANSFER_SEEDS]
     out += [_cell("smat_sgdsim_v128", "smat", LEARNABLE, SGDSIM, s) for s in (1, 2)]
     out += _transfer("smat") + _transfer("smat_sgdsim_v128")
+    # Is φ budget-bound? Each seed's learned explainer restarts SMAT with a fresh student of the
+    # same seed (155 more meta-steps), then teaches fresh students, frozen.
+    restart = f"{chosen}_restart"
+    out += [
+        _cell(
+            restart,
+            "smat",
+            LEARNABLE,
+            {**SMAT[chosen], "teacher_explainer.from_run": f"cell:n{N}/{chosen}/seed{s}"},
+            s,
+        )
+        for s in SEEDS
+    ]
+    out += _transfer(restart)
     return out
 
 

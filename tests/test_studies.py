@@ -46,6 +46,8 @@ def test_imdb_deep_study_cells_are_the_deep_configs(tmp_path):
         study = config_lib.to_dict(sweep.cell_config(cell, str(tmp_path)))
         assert config_lib.diff(study, config_lib.to_dict(mine)) == [], name
     assert cells["n500/smat_lr2e-3/seed0"].overrides["teacher.model.num_layers"] == 0
+    restart = sweep.resolved_overrides(cells["n500/smat_lr2e-3_restart/seed1"], str(tmp_path))
+    assert restart["teacher_explainer.from_run"].endswith("n500/smat_lr2e-3/seed1")
 
 
 def test_synthetic_distractor_splits_are_disjoint():
