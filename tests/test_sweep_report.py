@@ -128,6 +128,15 @@ def test_paired_test_finds_no_difference_between_equal_explainers(tmp_path):
     assert abs(test["difference"]) < 0.05 and test["p_value"] > 0.05
 
 
+def test_paired_test_compares_the_seeds_both_explainers_have(tmp_path):
+    root = str(tmp_path)
+    # Seed 2 exists for the static explainer only, and its student is poor: counting it would
+    # credit SMAT with a difference of students, not of explainers.
+    _fake_sweep(root, {"attention_all": [0.8, 0.8, 0.5], "smat": [0.8, 0.8]}, seed=1)
+    (test,) = report.write(root, samples=300)["tests"]
+    assert test["seeds"] == "0,1" and abs(test["difference"]) < 0.05 and test["p_value"] > 0.05
+
+
 @pytest.fixture(scope="module")
 def smoke_sweep(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("imdb_paper_smoke"))
