@@ -434,3 +434,33 @@ def test_teacher_outputs_are_kept_read_back_exactly_and_recomputed_when_damaged(
     # Another explainer or other examples are other entries.
     other = teacher.cache_outputs(data, module.apply, params, None, 8, mesh, store=str(tmp_path))
     assert "teacher_features" not in other.arrays and len(os.listdir(tmp_path)) == 2
+
+
+def test_teacher_keeps_its_test_logits_for_its_students(smat_run, tmp_path, cache_dir):
+    from smat import teacher
+
+    _, ref_dir, _ = smat_run
+    teacher_dir = os.path.join(ref_dir, "teacher")
+    store = os.path.join(teacher_dir, teacher.OUTPUTS)
+    with np.load(os.path.join(teacher_dir, "test_predictions.npz")) as z:
+        tested = z["logits"]
+
+    def entries_with_test_logits():
+        found = []
+        for name in sorted(os.listdir(store)):
+            with np.load(os.path.join(store, name)) as z:
+                if np.array_equal(z["teacher_logits"], tested):
+                    found.append(name)
+        return found
+
+    (written,) = entries_with_test_logits()  # by the teacher's own test
+    # A student tested on the teacher's test examples (the smoke student's default is fewer)
+    # reads that entry: no second forward pass, no second entry, the same bits.
+    c = _config(
+        "imdb_static", cache_dir, teacher_workdir=teacher_dir, **{"data.max_test_examples": 512}
+    )
+    c.teacher_explainer.name = "none"
+    c.beta = 0.0
+    assert StaticTeacherTrainer(c, str(tmp_path)).fit()["test/examples"] == len(tested)
+    assert entries_with_test_logits() == [written]
+    np.testing.assert_array_equal(_predictions(str(tmp_path))["teacher_logits"], tested)

@@ -19,10 +19,11 @@ from clu import metrics as clu_metrics
 from smat import callbacks as cb
 from smat import checkpointing, models, optim, sharding, tasks
 from smat import data as data_lib
+from smat import teacher as teacher_lib
 from smat.errors import ConfigError
 from smat.losses import cross_entropy
 from smat.trainers.base import Trainer
-from smat.trainers.common import cap, init_params, run_eval
+from smat.trainers.common import cap, init_params
 
 
 @flax.struct.dataclass
@@ -82,22 +83,25 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule, task="cla
     return new_state, metrics
 
 
+def eval_metrics(logits, label, weight, task="classification") -> clu_metrics.Collection:
+    """Evaluation metrics of logits against gold labels (rows of weight 0 left out)."""
+    if task == "regression":
+        return RegressionEvalMetrics.single_from_model_output(
+            loss=tasks.loss(task, logits, label),
+            prediction=tasks.prediction(task, logits),
+            label=label,
+            mask=weight,
+        )
+    correct = (jnp.argmax(logits, -1) == label).astype(jnp.float32)
+    return EvalMetrics.single_from_model_output(
+        loss=cross_entropy(logits, label), accuracy=correct, mask=weight
+    )
+
+
 def eval_step(params, batch, *, apply_fn, task="classification"):
     """Metrics and logits of one padded batch (padding rows have weight 0)."""
     logits = apply_fn({"params": params}, *data_lib.model_inputs(batch)).logits
-    if task == "regression":
-        metrics = RegressionEvalMetrics.single_from_model_output(
-            loss=tasks.loss(task, logits, batch["label"]),
-            prediction=tasks.prediction(task, logits),
-            label=batch["label"],
-            mask=batch["weight"],
-        )
-        return metrics, logits
-    correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
-    metrics = EvalMetrics.single_from_model_output(
-        loss=cross_entropy(logits, batch["label"]), accuracy=correct, mask=batch["weight"]
-    )
-    return metrics, logits
+    return eval_metrics(logits, batch["label"], batch["weight"], task), logits
 
 
 class NoTeacherTrainer(Trainer):
@@ -203,12 +207,27 @@ class NoTeacherTrainer(Trainer):
         return self.batches.batch(step)
 
     def test(self, params) -> dict[str, Any]:
-        metrics, logits = run_eval(
-            self.eval_step, params, self.test_set, self.config.train.eval_batch_size, self.mesh
+        # The test logits come from the function students cache a teacher's outputs with, and
+        # are kept where they look (<workdir>/outputs/, same key): the first student of this
+        # teacher reads them instead of running the teacher over its test split again.
+        store = None if self.given_model else self._path(teacher_lib.OUTPUTS)
+        tested = teacher_lib.cache_outputs(
+            self.test_set,
+            self.model.apply,
+            params,
+            None,
+            self.config.train.eval_batch_size,
+            self.mesh,
+            store,
         )
+        a = tested.arrays
+        logits = a["teacher_logits"]
+        metrics = eval_metrics(
+            jnp.asarray(logits), jnp.asarray(a["label"]), jnp.ones(len(logits)), self.config.task
+        ).compute()
+        metrics = {k: float(v) for k, v in metrics.items()}
         if jax.process_index() == 0:
             path = os.path.join(self.workdir, "test_predictions.npz")
-            a = self.test_set.arrays
             np.savez(path, index=a["index"], label=a["label"], logits=logits)
         summary = {f"test/{k}": v for k, v in metrics.items()}
         if self.config.task == "regression":
