@@ -24,6 +24,7 @@ still answers the main question). Parts (cell label `part`):
             8-example validation batch (seed 0).
   psi       the student explainer ψ with an optimiser of its own (AdamW 1e-2, `_psi` labels)
             instead of the student's AdamW 5e-5, for uniform attention and for SMAT (seed 0).
+  learned_heads  (`deep`) the heads SMAT's seeds agreed on, each alone as a static explainer.
 
 Variant `deep` (`--variant deep --root runs/smat_study_deep`, ~4 h on 2 cores): a teacher
 that is the whole fine-tuned 6-layer MiniLM (72 heads, `teacher.model.num_layers=0`; 16 min)
@@ -67,6 +68,9 @@ HEAD_SEEDS = (0, 1)
 # Single heads: 3 per layer spread over the 12, plus the heads `rank-heads` ranks first (L1H7)
 # and last (L0H7) on this teacher.
 HEAD_SAMPLE = ((0, 0), (0, 4), (0, 7), (0, 10), (1, 0), (1, 4), (1, 7), (1, 10))
+# `deep`: the two heads every restarted SMAT seed (and the 1e-2 run) weighted most: SMAT as a
+# head search. Each alone teaches seed 0 (validation picks), then fresh students.
+LEARNED_HEADS = ((3, 7), (5, 9))
 
 
 def _cell(label: str, part: str, config: str, overrides: dict, seed: int) -> Cell:
@@ -130,7 +134,7 @@ def _deep_cells() -> list[Cell]:
     `DEEP_CHOSEN` had the highest validation simulability: it gets the seeds and the
     transfer cells first."""
     layers = LAYERS["deep"]
-    static = _static(layers, ())
+    static = _static(layers, LEARNED_HEADS)
     chosen = DEEP_CHOSEN
 
     def each_layer(seed):
@@ -187,6 +191,8 @@ def _deep_cells() -> list[Cell]:
         for s in SEEDS
     ]
     out += _transfer(restart)
+    out += [_cell(f"L{ly}H{h}", "learned_heads", STATIC, static[f"L{ly}H{h}"], 0)
+            for ly, h in LEARNED_HEADS]  # fmt: skip
     return out
 
 
