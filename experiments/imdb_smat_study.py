@@ -24,7 +24,9 @@ still answers the main question). Parts (cell label `part`):
             8-example validation batch (seed 0).
   psi       the student explainer ψ with an optimiser of its own (AdamW 1e-2, `_psi` labels)
             instead of the student's AdamW 5e-5, for uniform attention and for SMAT (seed 0).
-  learned_heads  (`deep`) the heads SMAT's seeds agreed on, each alone as a static explainer.
+  learned_heads  (`deep`) the heads SMAT's seeds agreed on, each alone as a static explainer;
+            and transfer of each restarted seed's explainer cut to its k largest weights
+            (`teacher_explainer.top_k`, `_top<k>` labels).
 
 Variant `deep` (`--variant deep --root runs/smat_study_deep`, ~4 h on 2 cores): a teacher
 that is the whole fine-tuned 6-layer MiniLM (72 heads, `teacher.model.num_layers=0`; 16 min)
@@ -71,6 +73,7 @@ HEAD_SAMPLE = ((0, 0), (0, 4), (0, 7), (0, 10), (1, 0), (1, 4), (1, 7), (1, 10))
 # `deep`: the two heads every restarted SMAT seed (and the 1e-2 run) weighted most: SMAT as a
 # head search. Each alone teaches seed 0 (validation picks), then fresh students.
 LEARNED_HEADS = ((3, 7), (5, 9))
+TOP_K = (2, 1, 4)  # `deep`: a restarted SMAT seed's explainer cut to its k heads, then transfer
 
 
 def _cell(label: str, part: str, config: str, overrides: dict, seed: int) -> Cell:
@@ -114,14 +117,20 @@ DEEP_CHOSEN = "smat_lr2e-3"
 SMAT = {label: {"beta": BETA, "meta.optim.learning_rate": lr} for label, lr in META_LRS.items()}
 
 
-def _transfer(source: str) -> list[Cell]:
-    """Fresh students (TRANSFER_SEEDS) taught by the frozen explainer of each `source` seed."""
+def _transfer(source: str, top_k: int = 0) -> list[Cell]:
+    """Fresh students (TRANSFER_SEEDS) taught by the frozen explainer of each `source` seed
+    (pruned to its `top_k` largest head weights, if > 0)."""
+    pruned = {"teacher_explainer.top_k": top_k} if top_k else {}
     return [
         _cell(
-            f"transfer_{source}",
+            f"transfer_{source}" + (f"_top{top_k}" if top_k else ""),
             "transfer",
             STATIC,
-            {**_attention(), "teacher_explainer.from_run": f"cell:n{N}/{source}/seed{s}"},
+            {
+                **_attention(),
+                "teacher_explainer.from_run": f"cell:n{N}/{source}/seed{s}",
+                **pruned,
+            },
             t,
         )
         for s, t in zip(SEEDS, TRANSFER_SEEDS, strict=True)
@@ -191,8 +200,16 @@ def _deep_cells() -> list[Cell]:
         for s in SEEDS
     ]
     out += _transfer(restart)
-    out += [_cell(f"L{ly}H{h}", "learned_heads", STATIC, static[f"L{ly}H{h}"], 0)
-            for ly, h in LEARNED_HEADS]  # fmt: skip
+    # Picked from what SMAT learned: the report keeps them out of the best-static choice.
+    out += [
+        dataclasses.replace(c, labels={**c.labels, "kind": "derived"})
+        for c in (
+            _cell(f"L{ly}H{h}", "learned_heads", STATIC, static[f"L{ly}H{h}"], 0)
+            for ly, h in LEARNED_HEADS
+        )
+    ]
+    # Each restarted seed's explainer pruned to its k largest weights (`top_k`; k on validation).
+    out += [c for k in TOP_K for c in _transfer(restart, k)]
     return out
 
 

@@ -152,6 +152,9 @@ def explainer_section(name: str, **overrides) -> ml_collections.ConfigDict:
     # must have the same teacher and the same layer/head/query/token_norm. Or a .npy file of
     # [layers, heads] weights (non-negative, summing to 1): a hand-made mix.
     e.from_run = ""
+    # With from_run: keep only the run's k largest head weights, renormalised to sum 1 (0: all).
+    # A learned mix pruned to the few heads it weights most, which a user can read and ship.
+    e.top_k = 0
     e.update(overrides)
     return e
 
@@ -235,6 +238,7 @@ HPARAMS = (
     "teacher_explainer.layer",
     "teacher_explainer.head",
     "teacher_explainer.from_run",
+    "teacher_explainer.top_k",
     "optim.name",
     "optim.learning_rate",
     "train.num_epochs",
@@ -463,6 +467,13 @@ def _validate_student_sections(c: ml_collections.ConfigDict, error: type[Excepti
         raise error(f"meta.valid_batch_size={c.meta.valid_batch_size} must be >= 0")
     if c.student_explainer.from_run:
         raise error("student_explainer.from_run is not used: set teacher_explainer.from_run")
+    if c.teacher_explainer.top_k < 0 or (
+        c.teacher_explainer.top_k and not c.teacher_explainer.from_run
+    ):
+        raise error(
+            f"teacher_explainer.top_k={c.teacher_explainer.top_k} prunes a run's learned weights: "
+            "set teacher_explainer.from_run too (or top_k=0), and top_k >= 0"
+        )
     if c.teacher_explainer.from_run and (
         c.setup == "no_teacher" or c.teacher_explainer.name != "attention" or c.beta == 0
     ):

@@ -68,7 +68,9 @@ class Group:
     label: np.ndarray  # [examples]
     task: str
     head_weights: list[np.ndarray | None]
-    kind: str = "static"  # "static", "learned" (SMAT) or "transfer" (from_run weights)
+    # "static", "learned" (SMAT), "transfer" (from_run weights) or "derived" (a cell label:
+    # a fixed explainer picked from what SMAT learned, kept out of the best-static choice)
+    kind: str = "static"
     summaries: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     monitor: str = "val/simulability"
 
@@ -210,7 +212,7 @@ def load_groups(
                 label=preds[0]["label"],
                 task=config.get("task", "classification"),
                 head_weights=heads,
-                kind=_kind(config),
+                kind=members[0]["labels"].get("kind") or _kind(config),
                 summaries=summaries,
                 monitor=config.get("train", {}).get("monitor", "val/simulability"),
             )
@@ -468,7 +470,8 @@ def write(
         "",
         "Bold: the highest test mean per size; *kind*: static (fixed explainer), learned (SMAT) "
         "or transfer (fixed weights from a SMAT run or a .npy file, frozen, teaching fresh "
-        "students); *val*: mean best validation simulability (what selects).",
+        "students); derived: a fixed explainer picked from what SMAT learned (not a candidate "
+        "for the best static one); *val*: mean best validation simulability (what selects).",
         "",
         "| examples | explainer | kind | seeds | val | median [IQR] over seeds | mean [95% CI] "
         "| per seed | wall time / run |",

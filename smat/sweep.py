@@ -42,7 +42,8 @@ class Cell:
       name: unique, path-like ("smat/n500/seed0"): the cell's workdir is `<root>/cells/<name>`.
       config: a config spec, `path/to/config.py[:variant]` (relative to the sweep file).
       overrides: config fields to set, {"dotted.field": value}.
-      labels: what the report groups by: "explainer", "num_examples", "seed".
+      labels: what the report groups by: "explainer", "num_examples", "seed"; optional
+        "kind" overrides the kind the report reads from the config (e.g. "derived").
     """
 
     name: str

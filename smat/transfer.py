@@ -6,7 +6,8 @@ better" from "co-training helped that one student". The weights are those of the
 step (`teacher_head_weights.npy`), used as they are (the mixing weights after the run's
 head normalizer), so the explanations equal the run's learned explainer's. A `.npy` file of
 [layers, heads] weights (non-negative, summing to 1) gives a hand-made fixed mix instead, e.g.
-a few heads chosen by some criterion.
+a few heads chosen by some criterion. `teacher_explainer.top_k=k` keeps the k largest weights
+of either, renormalised.
 """
 
 from __future__ import annotations
@@ -26,10 +27,32 @@ SAME_FIELDS = ("layer", "head", "query", "token_norm")
 
 
 def load_weights(c: ml_collections.ConfigDict, teacher_workdir: str | None) -> np.ndarray:
-    """The [layers, heads] weights of the run `c.teacher_explainer.from_run`, after checking
-    that it is a finished SMAT run of the same teacher and explainer; raises ConfigError."""
-    run = os.path.abspath(os.path.expanduser(c.teacher_explainer.from_run))
+    """The [layers, heads] weights of the run `c.teacher_explainer.from_run` (its `top_k`
+    largest, renormalised, if set), after checking that it is a finished SMAT run of the same
+    teacher and explainer; raises ConfigError."""
     where = f"teacher_explainer.from_run={c.teacher_explainer.from_run!r}"
+    return top_k(_load(c, teacher_workdir, where), c.teacher_explainer.top_k, where)
+
+
+def top_k(weights: np.ndarray, k: int, where: str = "weights") -> np.ndarray:
+    """The k largest weights (ties: the first in layer-major order), the rest 0, summing to 1;
+    k = 0: the weights as they are."""
+    if not k:
+        return weights
+    flat = weights.ravel()
+    if k > int(np.count_nonzero(flat)):
+        raise ConfigError(
+            f"{where}: teacher_explainer.top_k={k} but only {np.count_nonzero(flat)} heads have "
+            "a weight > 0; lower top_k"
+        )
+    keep = np.argsort(-flat, kind="stable")[:k]
+    out = np.zeros_like(flat)
+    out[keep] = flat[keep] / flat[keep].sum()
+    return out.reshape(weights.shape)
+
+
+def _load(c: ml_collections.ConfigDict, teacher_workdir: str | None, where: str) -> np.ndarray:
+    run = os.path.abspath(os.path.expanduser(c.teacher_explainer.from_run))
     if run.endswith(".npy"):
         return _weights_file(run, where)
     if not os.path.isdir(run):

@@ -183,6 +183,33 @@ def test_transfer_trains_a_fresh_student_with_a_learned_explainer(smat_run, tmp_
     )
 
 
+def test_transfer_of_a_runs_top_k_heads(smat_run, tmp_path, cache_dir):
+    from smat import transfer
+
+    _, ref_dir, _ = smat_run
+    learned = np.load(os.path.join(ref_dir, "teacher_head_weights.npy"))
+    c = _config("imdb_static", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"))
+    c.teacher_explainer.from_run = ref_dir
+    c.teacher_explainer.top_k = 2
+    assert StaticTeacherTrainer(c, str(tmp_path)).fit()["status"] == "finished"
+    used = np.load(tmp_path / "teacher_head_weights.npy")
+    # The run's two largest weights, in proportion, summing to 1; every other head 0.
+    top = np.argsort(-learned, axis=None)[:2]
+    assert np.count_nonzero(used) == 2 and set(np.flatnonzero(used)) == set(top)
+    np.testing.assert_allclose(used.flat[top], learned.flat[top] / learned.flat[top].sum(), 1e-6)
+    assert transfer.top_k(learned, 0) is learned
+
+
+def test_top_k_weights():
+    from smat import transfer
+
+    w = np.array([[0.1, 0.4, 0.0], [0.2, 0.0, 0.3]], np.float32)
+    np.testing.assert_allclose(transfer.top_k(w, 1), [[0, 1, 0], [0, 0, 0]])
+    np.testing.assert_allclose(transfer.top_k(w, 3), np.array([[0, 4, 0], [2, 0, 3]]) / 9, 1e-6)
+    with pytest.raises(ConfigError, match="only 4 heads have a weight > 0; lower top_k"):
+        transfer.top_k(w, 5)
+
+
 def test_smat_restarts_from_a_runs_explainer_with_a_fresh_student(smat_run, tmp_path, cache_dir):
     _, ref_dir, _ = smat_run
     weights = np.load(os.path.join(ref_dir, "teacher_head_weights.npy"))
@@ -225,6 +252,7 @@ def test_transfer_errors(smat_run, tmp_path, cache_dir):
         assert not os.path.exists(tmp_path / "run" / "checkpoints")  # no work was spent
 
     fails("no such folder", from_run=str(tmp_path / "missing"))
+    fails("set teacher_explainer.from_run too", top_k=2)
     fails("not a SMAT run", from_run=teacher)
     fails("the run's explainer differs", from_run=ref_dir, layer=0)
     fails("needs setup=static_teacher", name="gradient_x_input", from_run=ref_dir)

@@ -15,7 +15,12 @@ PAPER = os.path.join(REPO, "experiments", "imdb_paper.py")
 
 
 def _fake_sweep(
-    root, agreements: dict[str, list[float]], n: int = 400, seed: int = 0, val_offsets=None
+    root,
+    agreements: dict[str, list[float]],
+    n: int = 400,
+    seed: int = 0,
+    val_offsets=None,
+    kinds=None,
 ):
     """Cells whose students agree with the teacher on a given fraction of n test examples (and
     on that fraction plus `val_offsets[explainer]` of the validation examples)."""
@@ -48,7 +53,12 @@ def _fake_sweep(
                 {
                     "name": f"{explainer}/seed{s}",
                     "workdir": workdir,
-                    "labels": {"explainer": explainer, "num_examples": 100, "seed": s},
+                    "labels": {
+                        "explainer": explainer,
+                        "num_examples": 100,
+                        "seed": s,
+                        **({"kind": kinds[explainer]} if explainer in (kinds or {}) else {}),
+                    },
                 }
             )
     with open(os.path.join(root, "sweep.json"), "w") as f:
@@ -109,6 +119,22 @@ def test_report_chooses_the_baseline_on_validation_and_tests_headroom(tmp_path):
     }
     assert tests[("layer1", "attention_all")]["difference"] == pytest.approx(0.04)
     assert tests[("smat", "attention_all")]["difference"] == pytest.approx(0.05)
+
+
+def test_a_derived_explainer_is_compared_with_the_best_static_one_not_chosen_as_it(tmp_path):
+    root = str(tmp_path)
+    # L3H7 (a head picked from SMAT's weights) is best on validation, but it is not a static
+    # candidate: layer1 stays the baseline, and L3H7 is tested against it.
+    _fake_sweep(
+        root,
+        {"attention_all": [0.80, 0.80], "layer1": [0.84, 0.84], "L3H7": [0.86, 0.86]},
+        kinds={"L3H7": "derived"},
+    )
+    result = report.write(root, samples=300)
+    tests = {(t["explainer"], t["baseline"]) for t in result["tests"]}
+    assert tests == {("L3H7", "layer1"), ("L3H7", "attention_all"), ("layer1", "attention_all")}
+    assert {r["explainer"]: r["kind"] for r in result["rows"]}["L3H7"] == "derived"
+    assert "| 100 | **L3H7** | derived |" in open(os.path.join(root, "report.md")).read()
 
 
 def test_report_narrows_to_the_cells_asked_for(tmp_path):
