@@ -8,7 +8,7 @@ Variants (`--config=configs/imdb_teacher.py:VARIANT`):
            16 minutes on 2 cores; experiments/results/imdb_smat_study_deep/).
   quick:   the README's quick start: 3,200 reviews at twice the default's learning rate,
            validated once at the end on 128 (one epoch: the last step is the best), tested on
-           1,000; about 4.5 minutes on 2 cores (experiments/results/quick_start_cpu.md).
+           1,000; 2.5 minutes on 2 cores (experiments/results/quick_start_cpu.md).
   smoke:   a tiny run of the full path (train, eval, checkpoint, resume) in well under a minute.
   paper:   the original protocol at full scale, for accelerators: the whole pretrained encoder,
            256 tokens, AdamW 5e-5 with warmup, clip 1.0, batch 16, patience 5.
