@@ -13,7 +13,8 @@ no tokenizer, so the older one is installed over smat's without its checks):
 Both encoders load all-MiniLM-L6-v2 from the same safetensors file and return every layer's
 attention probabilities (HF: `output_attentions=True`). One jitted step = forward, gradient of a
 loss that uses the last hidden states and every layer's attention (so neither is pruned away)
-with respect to all parameters, and an SGD update, timed in one process on the same batch.
+with respect to all parameters, and an SGD update, timed in one process on the same batch, the
+two encoders' timed steps interleaved.
 Columns: median seconds per step, examples/s, the compiled step's memory, HF / ours, and the
 largest difference between the two encoders' hidden states (same weights, same outputs).
 """
@@ -22,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bench_meta_step import emit, markdown, measure, memory_mb  # one method for every bench
+from bench_meta_step import emit, markdown, memory_mb  # one method for every bench
 
 from smat.models import Encoder, hf_checkpoint
 
@@ -81,17 +84,38 @@ def encoders(folder: str):
     return [("smat Encoder", ours_apply, ours_params), ("HF FlaxBertModel", hf_apply, hf.params)]
 
 
+def interleaved(steps: list, states: list, repeats: int) -> list[tuple[float, float]]:
+    """(compile + first call seconds, median step seconds) per step function, their timed
+    steps interleaved (A B B A A B ...): a VM's speed drifts by 5-10% over minutes, and timing
+    one encoder's steps after the other's put that drift into their ratio."""
+    states = [jax.tree.map(jnp.copy, s) for s in states]  # steps donate their input
+    first, times = [], [[] for _ in steps]
+    for i, step in enumerate(steps):
+        start = time.perf_counter()
+        states[i] = jax.block_until_ready(step(states[i]))
+        first.append(time.perf_counter() - start)
+    for r in range(repeats):
+        for i in range(len(steps))[:: 1 if r % 2 == 0 else -1]:
+            start = time.perf_counter()
+            states[i] = jax.block_until_ready(steps[i](states[i]))
+            times[i].append(time.perf_counter() - start)
+    return [(f, statistics.median(t)) for f, t in zip(first, times, strict=True)]
+
+
 def bench(folder: str, length: int, batch_size: int, repeats: int) -> list[dict]:
     rng = np.random.default_rng(0)
     ids = jnp.asarray(rng.integers(1000, 20000, (batch_size, length)), jnp.int32)
     mask = jnp.ones_like(ids).at[: batch_size // 2, length * 3 // 4 :].set(0)  # some padding
     batch = (ids, mask)
-    rows, hidden = [], []
+    names, steps, states, hidden = [], [], [], []
     for name, apply, params in encoders(folder):
         hidden.append(np.asarray(jax.jit(apply)(params, ids, mask)[0]))
-        step = _step(lambda p, b, apply=apply: _loss(*apply(p, *b)))
-        state = (params, batch)
-        first, median, _ = measure(step, state, repeats)
+        names.append(name)
+        steps.append(_step(lambda p, b, apply=apply: _loss(*apply(p, *b))))
+        states.append((params, batch))
+    rows = []
+    timed = interleaved(steps, states, repeats)
+    for name, step, state, (first, median) in zip(names, steps, states, timed, strict=True):
         rows.append({
             "encoder": name, "length": length, "batch": batch_size, "step_s": median,
             "examples_s": batch_size / median, "compile_s": first - median,

@@ -271,14 +271,22 @@ def to_dict(c: ml_collections.ConfigDict) -> dict:
     return json.loads(c.to_json())
 
 
-def diff(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Fields that differ between two config dicts, as 'field: old -> new' strings."""
+def diff(a: dict, b: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
+    """Fields that differ between two config dicts, as 'field: old -> new' strings.
+
+    defaults: what `a`'s config file gives today; a field `a` lacks (added to smat after `a`
+    was recorded) and `b` holds at that default is not a difference: `a` ran with it.
+    """
     out = []
+    defaults = defaults or {}
     for key in sorted(set(a) | set(b)):
         name = f"{prefix}{key}"
         va, vb = a.get(key, "<absent>"), b.get(key, "<absent>")
         if isinstance(va, dict) and isinstance(vb, dict):
-            out += diff(va, vb, f"{name}.")
+            sub = defaults.get(key)
+            out += diff(va, vb, f"{name}.", sub if isinstance(sub, dict) else None)
+        elif va == "<absent>" and key in defaults and defaults[key] == vb:
+            continue
         elif va != vb:
             out.append(f"{name}: {va!r} -> {vb!r}")
     return out

@@ -179,7 +179,8 @@ def write_manifest(
     for cell in sweep.cells:
         config = config_lib.to_dict(cell_config(cell, root))
         known = cells.get(cell.name, {}).get("config")
-        changes = config_lib.diff(known, config) if known is not None else []
+        defaults = config_lib.to_dict(config_lib.from_file(cell.config))
+        changes = config_lib.diff(known, config, defaults=defaults) if known is not None else []
         if changes:
             raise ValueError(
                 f"cell {cell.name} is already in {path} with another config ({'; '.join(changes)}"

@@ -8,6 +8,7 @@ import shlex
 import numpy as np
 import pytest
 
+from smat import config as config_lib
 from smat import report, sweep
 from tests.conftest import REPO
 
@@ -247,6 +248,24 @@ def test_a_cell_name_reused_with_another_config_is_refused(smoke_sweep, tmp_path
     err = capsys.readouterr().err
     assert "n64/none/seed0 is already in" in err and "optim.learning_rate" in err
     assert open(os.path.join(root, "sweep.json")).read() == before
+
+
+def test_a_field_added_to_smat_after_a_sweep_does_not_clash_with_its_cells(smoke_sweep):
+    root, _ = smoke_sweep
+    path = os.path.join(root, "sweep.json")
+    manifest = json.load(open(path))
+    for cell in manifest["cells"]:  # as recorded before teacher_explainer.top_k existed
+        cell["config"]["teacher_explainer"].pop("top_k", None)
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+    smoke = sweep.load_sweep(PAPER, "smoke")
+    sweep.write_manifest(smoke, root, PAPER, "smoke", {})  # accepted: the cells ran at 0
+    recorded = {c["name"]: c["config"] for c in json.load(open(path))["cells"]}
+    assert all(recorded[c.name]["teacher_explainer"]["top_k"] == 0 for c in smoke.cells)
+    # Not at the default: a change.
+    assert config_lib.diff({"e": {}}, {"e": {"top_k": 2}}, defaults={"e": {"top_k": 0}}) == [
+        "e.top_k: '<absent>' -> 2"
+    ]
 
 
 def test_print_commands_lists_the_teacher_then_one_command_per_cell(smoke_sweep, capsys):
