@@ -26,7 +26,8 @@ still answers the main question). Parts (cell label `part`):
             instead of the student's AdamW 5e-5, for uniform attention and for SMAT (seed 0).
   learned_heads  (`deep`) the heads SMAT's seeds agreed on, each alone as a static explainer;
             and transfer of each restarted seed's explainer cut to its k largest weights
-            (`teacher_explainer.top_k`, `_top<k>` labels).
+            (`teacher_explainer.top_k`, `_top<k>` labels). SMAT over layer 3's heads only
+            (`_layer3`: it starts at the best static explainer), seeds 0-2, and its transfer.
 
 Variant `deep` (`--variant deep --root runs/smat_study_deep`, ~4 h on 2 cores): a teacher
 that is the whole fine-tuned 6-layer MiniLM (72 heads, `teacher.model.num_layers=0`; 16 min)
@@ -117,10 +118,12 @@ DEEP_CHOSEN = "smat_lr2e-3"
 SMAT = {label: {"beta": BETA, "meta.optim.learning_rate": lr} for label, lr in META_LRS.items()}
 
 
-def _transfer(source: str, top_k: int = 0) -> list[Cell]:
+def _transfer(source: str, top_k: int = 0, layer: int | None = None) -> list[Cell]:
     """Fresh students (TRANSFER_SEEDS) taught by the frozen explainer of each `source` seed
-    (pruned to its `top_k` largest head weights, if > 0)."""
+    (pruned to its `top_k` largest head weights, if > 0; `layer`: the source's one layer)."""
     pruned = {"teacher_explainer.top_k": top_k} if top_k else {}
+    if layer is not None:
+        pruned["teacher_explainer.layer"] = layer
     return [
         _cell(
             f"transfer_{source}" + (f"_top{top_k}" if top_k else ""),
@@ -210,6 +213,14 @@ def _deep_cells() -> list[Cell]:
     ]
     # Each restarted seed's explainer pruned to its k largest weights (`top_k`; k on validation).
     out += [c for k in TOP_K for c in _transfer(restart, k)]
+    # Can SMAT improve on the best static explainer when it starts there? φ over layer 3's 12
+    # heads only, starting uniform (= layer 3, the best on validation), then transfer.
+    in_layer3 = f"{chosen}_layer3"
+    out += [
+        _cell(in_layer3, "smat", LEARNABLE, {**SMAT[chosen], "teacher_explainer.layer": 3}, s)
+        for s in SEEDS
+    ]
+    out += _transfer(in_layer3, layer=3)
     return out
 
 
