@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bench_meta_step import emit, markdown, memory_mb  # one method for every bench
+from bench_meta_step import emit, interleaved, markdown, memory_mb  # one method, every bench
 
 from smat.models import Encoder, hf_checkpoint
 
@@ -82,24 +80,6 @@ def encoders(folder: str):
         return out.last_hidden_state, _mean_square(out.attentions)
 
     return [("smat Encoder", ours_apply, ours_params), ("HF FlaxBertModel", hf_apply, hf.params)]
-
-
-def interleaved(steps: list, states: list, repeats: int) -> list[tuple[float, float]]:
-    """(compile + first call seconds, median step seconds) per step function, their timed
-    steps interleaved (A B B A A B ...): a VM's speed drifts by 5-10% over minutes, and timing
-    one encoder's steps after the other's put that drift into their ratio."""
-    states = [jax.tree.map(jnp.copy, s) for s in states]  # steps donate their input
-    first, times = [], [[] for _ in steps]
-    for i, step in enumerate(steps):
-        start = time.perf_counter()
-        states[i] = jax.block_until_ready(step(states[i]))
-        first.append(time.perf_counter() - start)
-    for r in range(repeats):
-        for i in range(len(steps))[:: 1 if r % 2 == 0 else -1]:
-            start = time.perf_counter()
-            states[i] = jax.block_until_ready(steps[i](states[i]))
-            times[i].append(time.perf_counter() - start)
-    return [(f, statistics.median(t)) for f, t in zip(first, times, strict=True)]
 
 
 def bench(folder: str, length: int, batch_size: int, repeats: int) -> list[dict]:

@@ -237,18 +237,27 @@ def memory_mb(jitted) -> float:
     return program_stats(jitted)[0]
 
 
-def measure(step, state, repeats: int) -> tuple[float, float, object]:
-    """(compile + first call seconds, median step seconds, final state)."""
-    state = jax.tree.map(jnp.copy, state)  # steps donate their input
-    start = time.perf_counter()
-    state = jax.block_until_ready(step(state))
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
+def measure(step, state, repeats: int) -> tuple[float, float]:
+    """(compile + first call seconds, median step seconds)."""
+    return interleaved([step], [state], repeats)[0]
+
+
+def interleaved(steps: list, states: list, repeats: int) -> list[tuple[float, float]]:
+    """`measure` for each step function, their timed steps interleaved (A B B A A B ...): a
+    VM's speed drifts by 5-10% over minutes, and timing one step's repeats after the other's
+    put that drift into their ratio."""
+    states = [jax.tree.map(jnp.copy, s) for s in states]  # steps donate their input
+    first, times = [], [[] for _ in steps]
+    for i, step in enumerate(steps):
         start = time.perf_counter()
-        state = jax.block_until_ready(step(state))
-        times.append(time.perf_counter() - start)
-    return first, statistics.median(times), state
+        states[i] = jax.block_until_ready(step(states[i]))
+        first.append(time.perf_counter() - start)
+    for r in range(repeats):
+        for i in range(len(steps))[:: 1 if r % 2 == 0 else -1]:
+            start = time.perf_counter()
+            states[i] = jax.block_until_ready(steps[i](states[i]))
+            times[i].append(time.perf_counter() - start)
+    return [(f, statistics.median(t)) for f, t in zip(first, times, strict=True)]
 
 
 def _labels(size: str, s: Setup) -> dict:
@@ -261,7 +270,7 @@ def bench(size: str, s: Setup, repeats: int) -> list[dict]:
     labels = _labels(size, s)
     out = []
     for name, step, jitted in rows_for(s):
-        first, median, _ = measure(step, s.state, repeats)
+        first, median = measure(step, s.state, repeats)
         out.append(
             {
                 **labels,
@@ -301,7 +310,7 @@ def bench_seeds(size: str, s: Setup, k: int, repeats: int, one: float) -> dict:
     many = jax.jit(
         jax.vmap(smat_step(s), in_axes=(axes, 0, 0), out_axes=(axes, 0)), donate_argnums=0
     )
-    _, together, _ = measure(lambda st: many(st, train, valid)[0], stacked, repeats)
+    _, together = measure(lambda st: many(st, train, valid)[0], stacked, repeats)
     print(f"  {size} {k} seeds: {together:.3f} s/step", file=sys.stderr)
     return {
         **_labels(size, s),

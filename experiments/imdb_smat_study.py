@@ -222,20 +222,14 @@ def _deep_cells() -> list[Cell]:
     out += [c for k in TOP_K for c in _transfer(restart, k)]
     # Can SMAT improve on the best static explainer when it starts there? φ over layer 3's 12
     # heads only, starting uniform (= layer 3, the best on validation), then transfer.
-    in_layer3 = f"{chosen}_layer3"
-    out += [
-        _cell(in_layer3, "smat", LEARNABLE, {**SMAT[chosen], "teacher_explainer.layer": 3}, s)
-        for s in SEEDS
-    ]
+    in_layer3, smat_in_layer3 = f"{chosen}_layer3", {**SMAT[chosen], "teacher_explainer.layer": 3}
+    out += [_cell(in_layer3, "smat", LEARNABLE, smat_in_layer3, s) for s in SEEDS]
     out += _transfer(in_layer3, layer=3)
     # It beat layer 3 co-trained (p = 0.03) and pointed the same way in transfer (p = 0.07),
     # after 9 variants had been compared with layer 3: a replication on new seeds, fixed
     # before it ran, decides (layer 3 and SMAT on 3-5, transfer to 13-15).
     out += [_cell("layer3", "headroom", STATIC, static["layer3"], s) for s in REPLICATION]
-    out += [
-        _cell(in_layer3, "smat", LEARNABLE, {**SMAT[chosen], "teacher_explainer.layer": 3}, s)
-        for s in REPLICATION
-    ]
+    out += [_cell(in_layer3, "smat", LEARNABLE, smat_in_layer3, s) for s in REPLICATION]
     replicate = tuple(zip(REPLICATION, REPLICATION_TRANSFER, strict=True))
     out += _transfer(in_layer3, layer=3, pairs=replicate)
     out += [_cell("layer3", "headroom", STATIC, static["layer3"], s) for s in REPLICATION_TRANSFER]
