@@ -271,6 +271,15 @@ def to_dict(c: ml_collections.ConfigDict) -> dict:
     return json.loads(c.to_json())
 
 
+def defaults() -> dict:
+    """smat's own default of every field (student fields included), as in config.json.
+
+    A field added to smat after a run recorded its config.json is absent there; that run ran
+    with the field's default, which is this (a new field's default keeps the old behaviour).
+    """
+    return to_dict(student_base(base()))
+
+
 def diff(a: dict, b: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
     """Fields that differ between two config dicts, as 'field: old -> new' strings.
 

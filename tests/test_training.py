@@ -90,6 +90,23 @@ def test_changed_config_in_same_workdir_is_refused(reference):
         NoTeacherTrainer(c, workdir).fit()
 
 
+def test_a_field_added_after_the_run_is_no_difference_at_its_default(smoke_config, tmp_path):
+    from smat import config as config_lib
+    from smat.errors import ConfigError
+
+    def check(absent: str):  # the run's config.json predates the field `absent`
+        saved = config_lib.to_dict(smoke_config)
+        section, field = absent.split(".")
+        del saved[section][field]
+        checkpointing.write_json(str(tmp_path / "config.json"), saved)
+        return NoTeacherTrainer(smoke_config, str(tmp_path))._check_workdir()
+
+    assert check("data.pair_column") is None  # "" is its default: the old run had it
+    # The smoke config's 8 is not the default 20 an old run would have had.
+    with pytest.raises(ConfigError, match="train.log_every_steps: '<absent>' -> 8"):
+        check("train.log_every_steps")
+
+
 class _SignalAt(Callback):
     def __init__(self, step, signum):
         self.step, self.signum = step, signum

@@ -182,7 +182,9 @@ class Trainer:
         config_path = self._path("config.json")
         if os.path.isfile(config_path):
             saved = checkpointing.read_json(config_path)
-            diff = config_lib.diff(saved, config_lib.to_dict(self.config))
+            diff = config_lib.diff(
+                saved, config_lib.to_dict(self.config), defaults=config_lib.defaults()
+            )
             if diff:
                 raise ConfigError(
                     f"workdir {self.workdir} holds a run with a different config "
