@@ -424,22 +424,27 @@ def write(
     samples: int = 1000,
     only: list[str] | None = None,
     explainers: list[str] | None = None,
+    out: str | None = None,
 ) -> dict[str, Any]:
-    """Writes report.md, results.csv (per group), cells.csv (per cell) and the plots, over
-    the manifest's cells narrowed by `only` / `explainers`; returns the rows and tests."""
-    write_cells_csv(selected_cells(root, only, explainers), os.path.join(root, "cells.csv"))
+    """Writes report.md, results.csv (per group), cells.csv (per cell) and the plots into
+    `out` (default: root), over the manifest's cells narrowed by `only` / `explainers`;
+    returns the rows and tests. A narrowed report (e.g. a replication's seeds) goes to its own
+    `out`, beside the sweep's full one."""
+    out = out or root
+    os.makedirs(out, exist_ok=True)
+    write_cells_csv(selected_cells(root, only, explainers), os.path.join(out, "cells.csv"))
     groups, missing = load_groups(root, only, explainers)
     if not groups:
         raise FileNotFoundError(f"{root}: no cell has test predictions yet; run the sweep first")
     rows = summarise(groups, samples)
     tests = paired_tests(groups, rows, samples)
-    with open(os.path.join(root, "results.csv"), "w", newline="") as f:
+    with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         fields = [k for k in rows[0] if k != "per_seed"] + ["per_seed"]
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for r in rows:
             writer.writerow({**r, "per_seed": " ".join(f"{v:.4f}" for v in r["per_seed"])})
-    _plot_simulability(rows, os.path.join(root, "simulability.png"))
+    _plot_simulability(rows, os.path.join(out, "simulability.png"))
     head_plots = []
     for g in groups:
         if g.kind == "learned":
@@ -447,7 +452,7 @@ def write(
                 "" if g.explainer == LEARNED else f"_{g.explainer}"
             )
             name = name.replace("/", "_") + ".png"
-            if _plot_heads(g, os.path.join(root, name)):
+            if _plot_heads(g, os.path.join(out, name)):
                 head_plots.append(name)
     invocations = sweep_lib.read_manifest(root)["invocations"]
     task = groups[0].task
@@ -535,7 +540,7 @@ def write(
     lines += [f"![learned heads]({p})" for p in head_plots]
     if missing:
         lines += ["", "Cells without predictions: " + "; ".join(missing) + "."]
-    with open(os.path.join(root, "report.md"), "w") as f:
+    with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return {"rows": rows, "tests": tests, "missing": missing}
 
@@ -569,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         help="report only the cells whose name matches (e.g. 'n500/*'; repeat for more)",
     )
     parser.add_argument("--explainers", help="report only these explainer labels (comma-separated)")
+    parser.add_argument("--out", help="write the report files here (default: the root)")
     args = parser.parse_args(argv)
     explainers = [e for e in (args.explainers or "").split(",") if e] or None
     try:
@@ -582,11 +588,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(
                 "--eraser/--word-tags need --explanations N (how many examples to evaluate)"
             )
-        result = write(args.root, args.bootstrap, args.only or None, explainers)
+        result = write(args.root, args.bootstrap, args.only or None, explainers, args.out)
     except (FileNotFoundError, ValueError, ConfigError) as e:
         print(f"report error: {e}", file=sys.stderr)
         return 2
-    print(open(os.path.join(args.root, "report.md")).read())
+    print(open(os.path.join(args.out or args.root, "report.md")).read())
     if result["missing"]:
         print(f"{len(result['missing'])} cells have no predictions yet", file=sys.stderr)
     return 0

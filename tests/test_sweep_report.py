@@ -146,6 +146,14 @@ def test_report_narrows_to_the_cells_asked_for(tmp_path):
     assert report.main([root, "--bootstrap", "50", "--explainers", "attention_all"]) == 0
     with open(os.path.join(root, "results.csv")) as f:
         assert [r["explainer"] for r in csv.DictReader(f)] == ["attention_all"]
+    # A narrowed report written beside the full one leaves the full one as it was.
+    full = open(os.path.join(root, "report.md")).read()
+    out = os.path.join(root, "replication")
+    assert report.main([root, "--bootstrap", "50", "--only", "smat/*", "--out", out]) == 0
+    assert open(os.path.join(root, "report.md")).read() == full
+    with open(os.path.join(out, "results.csv")) as f:
+        assert [r["explainer"] for r in csv.DictReader(f)] == ["smat"]
+    assert "cells matching smat/*" in open(os.path.join(out, "report.md")).read()
 
 
 def test_paired_test_finds_no_difference_between_equal_explainers(tmp_path):
