@@ -5,9 +5,10 @@
 Reads `<root>/sweep.json` (written by `smat.sweep`: every cell any sweep ran on the root; narrow
 it with `--only GLOB` and `--explainers a,b`) and every cell's `test_predictions.npz`
 (per-example teacher and student outputs): every number is recomputed from those files. Writes
-`<root>/report.md`, `results.csv` (per explainer and size), `cells.csv` (per cell: settings,
-status, best step, metrics, wall time), `simulability.png` (simulability vs number of student
-examples, one line per explainer, 95% CI error bars) and `heads_n<N>.png` (the learned head
+`<root>/report.md` (or into `--out DIR`: a narrowed report beside the full one), `results.csv`
+(per explainer and size), `cells.csv` (per cell: settings, status, best step, metrics, wall
+time), `simulability.png` (simulability vs number of student examples, one line per explainer,
+95% CI error bars) and `heads_n<N>.png` (the learned head
 weights, layers × heads, per seed). With `--explanations N [--eraser DIR | --word-tags DIR]`
 it first evaluates every teacher explainer's faithfulness (and plausibility against ERASER
 rationales or MLQE-PE BAD words) on N test examples (`smat.evaluation.sweep_explanations`) and
