@@ -8,11 +8,10 @@ it with `--only GLOB` and `--explainers a,b`) and every cell's `test_predictions
 `<root>/report.md` (or into `--out DIR`: a narrowed report beside the full one), `results.csv`
 (per explainer and size), `cells.csv` (per cell: settings, status, best step, metrics, wall
 time), `simulability.png` (simulability vs number of student examples, one line per explainer,
-95% CI error bars) and `heads_n<N>.png` (the learned head
-weights, layers × heads, per seed). With `--explanations N [--eraser DIR | --word-tags DIR]`
-it first evaluates every teacher explainer's faithfulness (and plausibility against ERASER
-rationales or MLQE-PE BAD words) on N test examples (`smat.evaluation.sweep_explanations`) and
-adds that table.
+95% CI error bars) and `heads_n<N>.png` (the learned head weights, layers × heads, per seed).
+With `--explanations N [--eraser DIR | --word-tags DIR]` it first evaluates every teacher
+explainer's faithfulness (and plausibility against ERASER rationales or MLQE-PE BAD words) on
+N test examples (`smat.evaluation.sweep_explanations`) and adds that table.
 
 Statistics, per (num_examples, explainer) over seeds: median and interquartile range over seeds
 (the original's reporting), and the mean over seeds with a 95% percentile-bootstrap CI over test
