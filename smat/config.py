@@ -283,7 +283,7 @@ def defaults() -> dict:
 def diff(a: dict, b: dict, prefix: str = "", defaults: dict | None = None) -> list[str]:
     """Fields that differ between two config dicts, as 'field: old -> new' strings.
 
-    defaults: what `a`'s config file gives today; a field `a` lacks (added to smat after `a`
+    defaults: each field's default (`defaults()`); a field `a` lacks (added to smat after `a`
     was recorded) and `b` holds at that default is not a difference: `a` ran with it.
     """
     out = []

@@ -176,15 +176,11 @@ def write_manifest(
     path = os.path.join(root, "sweep.json")
     old = checkpointing.read_json(path) if os.path.isfile(path) else {"cells": []}
     cells = {c["name"]: c for c in old["cells"]}
-    defaults: dict[str, dict] = {}  # per config spec: what it gives without the cell's overrides
+    defaults = config_lib.defaults()  # a field recorded before it existed ran at its default
     for cell in sweep.cells:
         config = config_lib.to_dict(cell_config(cell, root))
         known = cells.get(cell.name, {}).get("config")
-        changes = []
-        if known is not None:
-            if cell.config not in defaults:
-                defaults[cell.config] = config_lib.to_dict(config_lib.from_file(cell.config))
-            changes = config_lib.diff(known, config, defaults=defaults[cell.config])
+        changes = config_lib.diff(known, config, defaults=defaults) if known is not None else []
         if changes:
             raise ValueError(
                 f"cell {cell.name} is already in {path} with another config ({'; '.join(changes)}"
