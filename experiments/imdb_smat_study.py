@@ -38,6 +38,16 @@ start), and no head mix beat the uniform one. Here each layer alone is a headroo
 SMAT's meta learning rate is chosen on validation (`DEEP_CHOSEN`, which then gets 3 seeds,
 transfer, cost and ψ cells). The teacher's forward runs once per student example (kept in
 `<root>/teacher/outputs/`), so a student step costs what it does in `cpu`.
+
+Variants `deep_seeds` and `deep_k` (issues 30 and 37; same root as `deep`, ~10 h and ~5 h on 2
+cores): the decisive comparisons at 10 seeds per arm, fixed before any of them ran, for
+statistics with the seed as the unit (`_decisive_cells` lists them in order):
+
+  python -m smat.sweep experiments/imdb_smat_study.py \
+      --root runs/smat_study_deep --variant deep_seeds
+  python -m smat.sweep experiments/imdb_smat_study.py \
+      --root runs/smat_study_deep --variant deep_k
+  python -m smat.report runs/smat_study_deep
 """
 
 from __future__ import annotations
@@ -278,10 +288,76 @@ def _cpu_cells() -> list[Cell]:
     return out
 
 
+# Issues 30 and 37: the decisive comparisons at the seed level, fixed here before any of their
+# cells ran. Every arm has 10 seeds (a sign-flip test over 10 pairs reaches p = 0.002; the
+# earlier 6-seed difference SMAT-in-layer-3 minus layer 3, +0.0047 at sd 0.0048, needs about 10
+# for 80% power). Co-trained arms use seeds 0-9; frozen explainers teach fresh students 10-19
+# (run s teaches student 10 + s), against layer 3 on those seeds. Every earlier cell of the deep
+# study was lost with its machine, so these all run on one code version, teacher included.
+DECISIVE_SEEDS = tuple(range(10))
+DECISIVE_FRESH = tuple(range(10, 20))
+K_STUDENTS = 4  # issue 37: students sharing one explainer (`meta.num_students`)
+
+
+def _decisive_cells(k_students: bool) -> list[Cell]:
+    """`deep_seeds` (k_students False): in the order the questions matter, seeds interleaved
+    within each so that a sweep cut short still has paired seeds:
+      1. SMAT over layer 3 (co-trained) vs layer 3;
+      2. SMAT over all 72 heads (the `deep` choice, one student) vs the uniform mix and layer 3;
+      3. SMAT over layer 3's explainer, frozen, teaching fresh students vs layer 3 on them;
+      4. the same for SMAT over 72 heads (issue 37's K = 1 transfer arm);
+      5. SMAT over 72 heads restarted from its own explainer vs layer 3;
+      6. the search SMAT saves: every other layer alone (with layer 3: 6 static runs per seed,
+         validation picks), for time-to-quality.
+    `deep_k` (k_students True, issue 37): SMAT over 72 heads with `K_STUDENTS` students sharing
+    one explainer, co-trained (seeds 0-9) and frozen teaching fresh students (10-19); its K = 1
+    arms are `deep_seeds`' 2 and 4."""
+    static = _static(LAYERS["deep"], ())
+    chosen, in_layer3 = DEEP_CHOSEN, f"{DEEP_CHOSEN}_layer3"
+    pairs = tuple(zip(DECISIVE_SEEDS, DECISIVE_FRESH, strict=True))
+
+    def static_cell(label, seed):
+        return _cell(label, "headroom", STATIC, static[label], seed)
+
+    def smat_cell(label, overrides, seed):
+        return _cell(label, "smat", LEARNABLE, {**SMAT[chosen], **overrides}, seed)
+
+    if k_students:
+        label = f"{chosen}_k{K_STUDENTS}"
+        out = [smat_cell(label, {"meta.num_students": K_STUDENTS}, s) for s in DECISIVE_SEEDS]
+        return out + _transfer(label, pairs=pairs)
+    out = []
+    for s in DECISIVE_SEEDS:
+        out += [static_cell("layer3", s), smat_cell(in_layer3, {"teacher_explainer.layer": 3}, s)]
+    for s in DECISIVE_SEEDS:
+        out += [static_cell("attention_all", s), smat_cell(chosen, {}, s)]
+    layer3_transfer = _transfer(in_layer3, layer=3, pairs=pairs)
+    for t, cell in zip(DECISIVE_FRESH, layer3_transfer, strict=True):
+        out += [static_cell("layer3", t), cell]
+    out += _transfer(chosen, pairs=pairs)
+    out += [
+        smat_cell(
+            f"{chosen}_restart", {"teacher_explainer.from_run": f"cell:n{N}/{chosen}/seed{s}"}, s
+        )
+        for s in DECISIVE_SEEDS
+    ]
+    for s in DECISIVE_SEEDS:
+        out += [static_cell(f"layer{ly}", s) for ly in range(LAYERS["deep"]) if ly != 3]
+    return out
+
+
+VARIANTS = (*LAYERS, "deep_seeds", "deep_k")
+
+
 def get_sweep(variant: str) -> Sweep:
-    if variant not in LAYERS:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(LAYERS)}")
-    return Sweep(cells=cells(variant), description=__doc__.split("\n\n")[0])
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+    if variant in LAYERS:
+        out = cells(variant)
+    else:  # the deep protocol's decisive comparisons, on the deep study's root
+        out = _decisive_cells(variant == "deep_k")
+        out = [dataclasses.replace(c, overrides={**c.overrides, **DEEP}) for c in out]
+    return Sweep(cells=out, description=__doc__.split("\n\n")[0])
 
 
 def rank_heads(root: str, examples: int = 500) -> list[dict]:
