@@ -1,0 +1,282 @@
+"""Inference over training runs: is one explainer better than another, with the seed as the unit?
+
+A student's simulability depends on its seed (initialisation, data order) far more than on which
+test examples happen to be drawn: resampling test examples with the trained students held fixed
+says how sure we are about *these students*, not about the method that trained them. Here:
+
+- a comparison is made over seeds: paired where both arms have the same seeds (the same student
+  initialisation and data order, only the explainer differs), Welch-style over all seeds where
+  they share fewer than two;
+- p-values: an exact two-sided sign-flip permutation test of the mean paired difference (every
+  one of the 2^n sign patterns, for n <= `EXACT_MAX` pairs; a paired t-test beyond), or Welch's
+  t-test for unpaired arms;
+- confidence intervals: t intervals over seeds whose variance adds the test examples' share
+  (`interval`): seed variance / n (unbiased, over whole-test-set values) + the example-bootstrap
+  variance of the seed mean (the test set is a sample too). Both seeds and examples are random;
+  the second term counts each seed's own example noise once more, so the interval errs wide;
+- a family of tests is corrected with Holm's step-down method (`holm`);
+- `seeds_needed`: seeds per arm for 80% power at the observed difference and seed spread;
+- where a difference is not significant, its CI bounds the effect ("within ±X points").
+
+Pure NumPy/SciPy on per-seed numbers; `smat.report` feeds it the cells' predictions, and the
+simulation tests in tests/test_statistics.py check its false-positive rate and coverage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy import stats
+
+ALPHA = 0.05
+POWER = 0.8
+EXACT_MAX = 16  # the exact sign-flip test enumerates 2^n patterns up to here (65,536 at 16)
+MAX_SEEDS = 1000  # `seeds_needed` gives up beyond this
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment: the adjusted p-values (each >= its raw one, <= 1, in the
+    raw ones' order); rejecting where adjusted < alpha controls the family-wise error rate."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(np.argsort(p, kind="stable")):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def sign_flip_p(differences: Sequence[float]) -> float:
+    """Exact two-sided p of a sign-flip permutation test: under no difference each pair's sign
+    is a coin toss, so p = the share of the 2^n sign patterns whose |sum| reaches the observed
+    one. Its smallest value is 2 / 2^n (0.25 at 3 pairs, 0.031 at 6, 0.002 at 10)."""
+    d = np.asarray(differences, dtype=np.float64)
+    n = len(d)
+    if n > EXACT_MAX:
+        raise ValueError(f"{n} pairs: the exact test enumerates at most 2^{EXACT_MAX} patterns")
+    signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2.0 - 1.0
+    sums = np.abs(signs @ d)
+    observed = abs(d.sum())
+    # Ties in floating point (e.g. equal magnitudes) must count as reaching the observed value.
+    tol = 1e-12 * max(1.0, float(np.abs(d).sum()))
+    return float(np.mean(sums >= observed - tol))
+
+
+def seeds_needed(
+    difference: float, sd_a: float, sd_b: float | None = None, alpha: float = ALPHA
+) -> int | None:
+    """Seeds per arm for `POWER` power at two-sided level `alpha`: a paired t-test whose
+    differences have spread `sd_a` (sd_b None), or Welch's test with spreads sd_a, sd_b; at
+    least the pairs an exact sign-flip test needs to reach alpha at all. None: no difference
+    to find (0 or not finite), or more than `MAX_SEEDS`."""
+    if not math.isfinite(difference) or difference == 0:
+        return None
+    # A sign-flip test over n pairs cannot go below 2 / 2^n.
+    floor = math.ceil(math.log2(2 / alpha)) if sd_b is None else 2
+    spread2 = sd_a**2 + (sd_b or 0.0) ** 2
+    if spread2 == 0:  # every seed gives the same difference: any test finds it
+        return floor
+    n = np.arange(2, MAX_SEEDS + 1, dtype=np.float64)
+    if sd_b is None:
+        df = n - 1
+    else:  # Welch-Satterthwaite with n seeds per arm
+        df = (n - 1) * spread2**2 / (sd_a**4 + sd_b**4)
+    nc = abs(difference) / np.sqrt(spread2 / n)
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    power = stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+    enough = np.nonzero(power >= POWER)[0]
+    if not len(enough):
+        return None
+    return max(int(n[enough[0]]), floor)
+
+
+def simulability_stat(
+    task: str, student: np.ndarray, teacher: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """f(idx) -> simulability on the examples `idx`, averaged over the students.
+
+    student: [students, examples(, outputs)] logits (classification: agreement of the argmax
+    with the teacher's; regression: Pearson r with the teacher's output); teacher:
+    [examples(, outputs)]. idx: [n] example indices (-> a scalar) or [B, n] (-> [B])."""
+    if task == "classification":
+        agree = (student.argmax(-1) == teacher.argmax(-1)[None]).astype(np.float64)  # [S, N]
+
+        def accuracy(idx):
+            r = agree[:, np.atleast_2d(idx)].mean(axis=(0, 2))
+            return r if idx.ndim == 2 else r[0]
+
+        return accuracy
+    s = student.reshape(student.shape[0], student.shape[1])
+    t = teacher.reshape(teacher.shape[0])
+
+    def pearson(idx):
+        idx2 = np.atleast_2d(idx)
+        x, y = s[:, idx2], t[idx2][None]  # [S, B, n]
+        x = x - x.mean(-1, keepdims=True)
+        y = y - y.mean(-1, keepdims=True)
+        den = np.sqrt((x * x).sum(-1) * (y * y).sum(-1))
+        r = np.where(den > 0, (x * y).sum(-1) / np.where(den > 0, den, 1), 0.0).mean(0)
+        return r if idx.ndim == 2 else r[0]
+
+    return pearson
+
+
+def bootstrap(
+    stat: Callable[[np.ndarray], np.ndarray], n: int, samples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`stat` on `samples` resamples (with replacement) of n example indices, in chunks."""
+    out = []
+    for start in range(0, samples, 100):
+        idx = rng.integers(0, n, size=(min(100, samples - start), n))
+        out.append(stat(idx))
+    return np.concatenate(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleLevel:
+    """A bootstrap over test examples with the students fixed: how sure we are about *these
+    students* (not about the method that trained them)."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    variance: float  # of the estimate over the resamples: the examples' share of a seed CI
+    p: float | None = None  # two-sided, for a difference
+
+
+def example_level(
+    stat: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    samples: int,
+    rng: np.random.Generator,
+    difference: bool = False,
+) -> ExampleLevel:
+    """Percentile CI of `stat` over test-example resamples; for a difference also the p of 0
+    (how often a resampled difference lies as far from the observed one as 0 does)."""
+    observed = float(stat(np.arange(n)))
+    boot = bootstrap(stat, n, samples, rng)
+    p = None
+    if difference:
+        p = float((1 + np.sum(np.abs(boot - observed) >= abs(observed))) / (1 + len(boot)))
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return ExampleLevel(observed, float(low), float(high), float(boot.var(ddof=1)), p)
+
+
+def interval(
+    estimate: float, seed_variance: float, example_variance: float, df: float
+) -> tuple[float, float]:
+    """The 95% t interval around `estimate` with variance seed_variance + example_variance
+    (both of the estimate, i.e. already divided by the number of seeds)."""
+    half = stats.t.ppf(1 - ALPHA / 2, df) * math.sqrt(seed_variance + example_variance)
+    return float(estimate - half), float(estimate + half)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mean:
+    """An arm's mean over seeds with its seed-level 95% CI (None with one seed)."""
+
+    mean: float
+    sd: float | None  # over seeds
+    ci_low: float | None
+    ci_high: float | None
+    seeds: int
+
+
+def mean(values: Sequence[float], example_variance: float = 0.0) -> Mean:
+    """Mean over seeds; CI from the seeds' spread and the test examples' share
+    (`example_variance`: the example-bootstrap variance of the mean, seeds fixed)."""
+    v = np.asarray(values, dtype=np.float64)
+    m = float(v.mean())
+    if len(v) < 2:
+        return Mean(m, None, None, None, len(v))
+    sd = float(v.std(ddof=1))
+    low, high = interval(m, sd**2 / len(v), example_variance, len(v) - 1)
+    return Mean(m, sd, low, high, len(v))
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Arm a minus arm b over seeds.
+
+    Attributes:
+      difference: mean of a minus mean of b (paired: mean of the per-seed differences).
+      ci_low, ci_high: seed-level 95% CI (None where a test cannot be made).
+      p: two-sided p (None: an arm has one seed, no seed-level test).
+      method: "sign-flip" (exact, paired), "paired t", "Welch t", or None.
+      paired: whether the seeds were paired.
+      seeds_a, seeds_b: the seeds each side contributed.
+      sd: the spread that the power line uses (paired differences', or a's for Welch).
+      sd_b: b's spread (Welch only).
+      seeds_needed: seeds per arm for 80% power at this difference and spread (None: none
+        would, or no test).
+    """
+
+    difference: float
+    ci_low: float | None
+    ci_high: float | None
+    p: float | None
+    method: str | None
+    paired: bool
+    seeds_a: tuple[int, ...]
+    seeds_b: tuple[int, ...]
+    sd: float | None = None
+    sd_b: float | None = None
+    seeds_needed: int | None = None
+
+    def bound(self) -> float | None:
+        """How far from 0 the difference can lie at 95%: max |CI end| (None without a CI)."""
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return max(abs(self.ci_low), abs(self.ci_high))
+
+
+def compare(a: dict[int, float], b: dict[int, float], example_variance: float = 0.0) -> Comparison:
+    """Arm a against arm b, each given as {seed: simulability}. Paired on the seeds both have
+    when they share two or more (a seed only one side has would be a difference of students,
+    not explainers), else Welch over all seeds. `example_variance`: the example-bootstrap
+    variance of the difference of the seed means on those seeds (added to the CI only)."""
+    shared = sorted(set(a) & set(b))
+    if len(shared) >= 2:
+        d = np.asarray([a[s] - b[s] for s in shared], dtype=np.float64)
+        n = len(d)
+        diff = float(d.mean())
+        sd = float(d.std(ddof=1))
+        if n <= EXACT_MAX:
+            p, method = sign_flip_p(d), "sign-flip"
+        else:
+            p = float(stats.ttest_1samp(d, 0.0).pvalue) if sd > 0 else float(diff == 0)
+            method = "paired t"
+        low, high = interval(diff, sd**2 / n, example_variance, n - 1)
+        return Comparison(
+            diff,
+            low,
+            high,
+            p,
+            method,
+            True,
+            tuple(shared),
+            tuple(shared),
+            sd,
+            None,
+            seeds_needed(diff, sd),
+        )
+    va, vb = np.asarray(list(a.values()), float), np.asarray(list(b.values()), float)
+    diff = float(va.mean() - vb.mean())
+    seeds = tuple(sorted(a)), tuple(sorted(b))
+    if len(va) < 2 or len(vb) < 2:
+        return Comparison(diff, None, None, None, None, False, *seeds)
+    sa, sb = float(va.std(ddof=1)), float(vb.std(ddof=1))
+    qa, qb = sa**2 / len(va), sb**2 / len(vb)
+    if qa + qb > 0:
+        df = (qa + qb) ** 2 / (qa**2 / (len(va) - 1) + qb**2 / (len(vb) - 1))
+        p = float(stats.ttest_ind(va, vb, equal_var=False).pvalue)
+    else:  # every seed identical on both sides
+        df, p = float(len(va) + len(vb) - 2), float(diff == 0)
+    low, high = interval(diff, qa + qb, example_variance, df)
+    return Comparison(
+        diff, low, high, p, "Welch t", False, *seeds, sa, sb, seeds_needed(diff, sa, sb)
+    )
