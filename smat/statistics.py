@@ -10,10 +10,11 @@ says how sure we are about *these students*, not about the method that trained t
 - p-values: an exact two-sided sign-flip permutation test of the mean paired difference (every
   one of the 2^n sign patterns, for n <= `EXACT_MAX` pairs; a paired t-test beyond), or Welch's
   t-test for unpaired arms;
-- confidence intervals: t intervals over seeds whose variance adds the test examples' share
-  (`interval`): seed variance / n (unbiased, over whole-test-set values) + the example-bootstrap
-  variance of the seed mean (the test set is a sample too). Both seeds and examples are random;
-  the second term counts each seed's own example noise once more, so the interval errs wide;
+- confidence intervals: t intervals over seeds whose variance adds the test set's share
+  (`interval`): seed variance / n (unbiased, over whole-test-set values) + the covariance
+  between different seeds' values over bootstrap resamples of the test examples (every seed is
+  tested on the same examples, so the test set's own luck is common to them and the spread over
+  seeds cannot show it; `example_level`);
 - a family of tests is corrected with Holm's step-down method (`holm`);
 - `seeds_needed`: seeds per arm for 80% power at the observed difference and seed spread;
 - where a difference is not significant, its CI bounds the effect ("within ±X points").
@@ -125,45 +126,56 @@ def simulability_stat(
     return pearson
 
 
-def bootstrap(
-    stat: Callable[[np.ndarray], np.ndarray], n: int, samples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """`stat` on `samples` resamples (with replacement) of n example indices, in chunks."""
-    out = []
-    for start in range(0, samples, 100):
-        idx = rng.integers(0, n, size=(min(100, samples - start), n))
-        out.append(stat(idx))
-    return np.concatenate(out)
+def resample(n: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """[samples, n] example indices drawn with replacement: one bootstrap of the test set."""
+    return rng.integers(0, n, size=(samples, n))
+
+
+def replicates(stats: Sequence[Callable[[np.ndarray], np.ndarray]], idx: np.ndarray) -> np.ndarray:
+    """[samples, units]: each unit's statistic (a seed's simulability, or a seed pair's
+    difference) on every resample of `idx`, all units on the same resamples."""
+    out = np.empty((idx.shape[0], len(stats)))
+    for start in range(0, idx.shape[0], 100):  # chunks bound the [students, 100, n] temporaries
+        chunk = idx[start : start + 100]
+        for u, stat in enumerate(stats):
+            out[start : start + 100, u] = stat(chunk)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
 class ExampleLevel:
     """A bootstrap over test examples with the students fixed: how sure we are about *these
-    students* (not about the method that trained them)."""
+    students* (not about the method that trained them), and the test set's share of a seed CI.
+
+    shared_variance: the part of the estimate's variance that comes from the test set being a
+    sample and that seeds cannot show, because every seed is tested on the same examples: the
+    covariance between different units' statistics over the resamples (a unit's own example
+    noise is already in the spread over seeds, so it is not counted twice)."""
 
     estimate: float
     ci_low: float
     ci_high: float
-    variance: float  # of the estimate over the resamples: the examples' share of a seed CI
-    p: float | None = None  # two-sided, for a difference
+    shared_variance: float
+    p: float | None = None  # two-sided, of no difference
 
 
 def example_level(
-    stat: Callable[[np.ndarray], np.ndarray],
-    n: int,
-    samples: int,
-    rng: np.random.Generator,
-    difference: bool = False,
+    observed: Sequence[float], boot: np.ndarray, weights: Sequence[float], difference: bool = False
 ) -> ExampleLevel:
-    """Percentile CI of `stat` over test-example resamples; for a difference also the p of 0
-    (how often a resampled difference lies as far from the observed one as 0 does)."""
-    observed = float(stat(np.arange(n)))
-    boot = bootstrap(stat, n, samples, rng)
+    """The estimate sum_u w_u x_u of units' statistics (`observed`: on the whole test set;
+    `boot`: [samples, units] replicates): its percentile CI over the resamples, the shared
+    variance, and for a difference the p of 0 (how often a resampled difference lies as far
+    from the observed one as 0 does)."""
+    w = np.asarray(weights, dtype=np.float64)
+    estimate = float(np.dot(observed, w))
+    dist = boot @ w
     p = None
     if difference:
-        p = float((1 + np.sum(np.abs(boot - observed) >= abs(observed))) / (1 + len(boot)))
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return ExampleLevel(observed, float(low), float(high), float(boot.var(ddof=1)), p)
+        p = float((1 + np.sum(np.abs(dist - estimate) >= abs(estimate))) / (1 + len(dist)))
+    cov = np.atleast_2d(np.cov(boot, rowvar=False)) if boot.shape[1] > 1 else np.zeros((1, 1))
+    shared = float(w @ cov @ w - np.sum(w**2 * np.diag(cov)))
+    low, high = np.percentile(dist, [2.5, 97.5])
+    return ExampleLevel(estimate, float(low), float(high), max(shared, 0.0), p)
 
 
 def interval(
@@ -187,8 +199,8 @@ class Mean:
 
 
 def mean(values: Sequence[float], example_variance: float = 0.0) -> Mean:
-    """Mean over seeds; CI from the seeds' spread and the test examples' share
-    (`example_variance`: the example-bootstrap variance of the mean, seeds fixed)."""
+    """Mean over seeds; CI from the seeds' spread and the test set's share
+    (`example_variance`: `ExampleLevel.shared_variance` of the mean)."""
     v = np.asarray(values, dtype=np.float64)
     m = float(v.mean())
     if len(v) < 2:
@@ -237,8 +249,8 @@ class Comparison:
 def compare(a: dict[int, float], b: dict[int, float], example_variance: float = 0.0) -> Comparison:
     """Arm a against arm b, each given as {seed: simulability}. Paired on the seeds both have
     when they share two or more (a seed only one side has would be a difference of students,
-    not explainers), else Welch over all seeds. `example_variance`: the example-bootstrap
-    variance of the difference of the seed means on those seeds (added to the CI only)."""
+    not explainers), else Welch over all seeds. `example_variance`: the test set's share of
+    the variance of the difference (`ExampleLevel.shared_variance`; added to the CI only)."""
     shared = sorted(set(a) & set(b))
     if len(shared) >= 2:
         d = np.asarray([a[s] - b[s] for s in shared], dtype=np.float64)

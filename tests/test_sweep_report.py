@@ -22,6 +22,7 @@ def _fake_sweep(
     seed: int = 0,
     val_offsets=None,
     kinds=None,
+    wall_times=None,
 ):
     """Cells whose students agree with the teacher on a given fraction of n test examples (and
     on that fraction plus `val_offsets[explainer]` of the validation examples)."""
@@ -47,7 +48,13 @@ def _fake_sweep(
                 json.dump({"task": "classification", "setup": setup}, f)
             with open(os.path.join(workdir, "summary.json"), "w") as f:
                 # Validation a little off the test value, so selection on it is visible.
-                json.dump({"best_val/simulability": frac + val_offsets.get(explainer, 0.0)}, f)
+                json.dump(
+                    {
+                        "best_val/simulability": frac + val_offsets.get(explainer, 0.0),
+                        "wall_time_s": (wall_times or {}).get(explainer, 10.0),
+                    },
+                    f,
+                )
             if explainer == "smat":
                 np.save(os.path.join(workdir, "teacher_head_weights.npy"), np.full((2, 3), 1 / 6))
             cells.append(
@@ -83,20 +90,103 @@ def test_report_statistics_are_computed_from_the_prediction_files(tmp_path):
     assert rows["attention_all"]["q25"] == pytest.approx(0.805)
     assert rows["attention_all"]["q75"] == pytest.approx(0.83)
     r = rows["smat"]
-    assert r["mean"] == pytest.approx(0.91)
-    assert r["ci_low"] < r["mean"] < r["ci_high"] and r["ci_high"] - r["ci_low"] < 0.06
+    assert r["mean"] == pytest.approx(0.91) and r["sd"] == pytest.approx(0.01)
+    assert r["worst"] == pytest.approx(0.90)
+    # Seed level: t(2 df) = 4.30 x sqrt(0.01^2 / 3 + the examples' share) > 0.0248.
+    assert r["ci_high"] - r["mean"] > 4.30 * 0.01 / np.sqrt(3)
+    # These students only: the example bootstrap is far narrower.
+    assert r["examples_ci_high"] - r["examples_ci_low"] < r["ci_high"] - r["ci_low"]
+    assert not r["spread_flag"]  # 0.01 < attention_all's 0.026
     (test,) = result["tests"]
     assert test["explainer"] == "smat" and test["baseline"] == "attention_all"
-    assert test["difference"] == pytest.approx(0.91 - 0.82)
-    assert test["p_value"] < 0.01 and test["ci_low"] > 0
-    for name in ("report.md", "results.csv", "simulability.png", "heads_n100.png"):
+    c = test["comparison"]
+    assert c.difference == pytest.approx(0.91 - 0.82) and c.paired and c.method == "sign-flip"
+    # Three pairs, all positive: the exact sign-flip p is 2/8, however large the difference;
+    # the example bootstrap of these students says < 0.01.
+    assert c.p == pytest.approx(0.25) and test["p_holm"] == pytest.approx(0.25)
+    assert test["examples"].p < 0.01
+    assert c.seeds_needed == 6  # the fewest pairs a sign-flip test can reject with
+    for name in ("report.md", "results.csv", "tests.csv", "simulability.png", "heads_n100.png"):
         assert os.path.getsize(os.path.join(root, name)) > 0
     with open(os.path.join(root, "results.csv")) as f:
         assert [row["explainer"] for row in csv.DictReader(f)] == ["none", "attention_all", "smat"]
-    assert (
-        "| 100 | **smat** | learned | 3 | 0.9100 | 0.9100 [0.9050, 0.9150]"
-        in open(os.path.join(root, "report.md")).read()
+    text = open(os.path.join(root, "report.md")).read()
+    assert "| 100 | smat | learned | 3 | 0.9100 | 0.9100 [" in text
+    assert "` beats `" not in text and "no difference shown" in text
+
+
+def test_only_the_holm_adjusted_seed_level_result_says_beats(tmp_path):
+    root = str(tmp_path)
+    # Ten seeds, SMAT ahead on every one: p = 2/1024 alone, Holm over 3 tests 0.006.
+    _fake_sweep(
+        root,
+        {
+            "attention_all": [0.80 + 0.002 * s for s in range(10)],
+            "layer1": [0.83 + 0.002 * s for s in range(10)],
+            "smat": [0.84 + 0.002 * s + 0.001 * (s % 2) for s in range(10)],
+        },
+        val_offsets={"attention_all": -0.05},
+        n=1000,
     )
+    result = report.write(root, samples=200)
+    tests = {(t["explainer"], t["baseline"]): t for t in result["tests"]}
+    t = tests[("smat", "layer1")]
+    assert t["comparison"].p == pytest.approx(2 / 1024)
+    assert t["p_holm"] == pytest.approx(3 * 2 / 1024)
+    text = open(os.path.join(root, "report.md")).read()
+    assert "**`smat` beats `layer1`**" in text
+    assert "**`layer1` beats `attention_all`**" in text
+
+
+def test_spread_is_flagged_and_one_seed_gets_no_test(tmp_path):
+    root = str(tmp_path)
+    _fake_sweep(
+        root,
+        {"attention_all": [0.80, 0.81, 0.80], "smat": [0.70, 0.90, 0.80], "smat_once": [0.9]},
+    )
+    result = report.write(root, samples=100)
+    rows = {r["explainer"]: r for r in result["rows"]}
+    assert rows["smat"]["spread_flag"] and rows["smat"]["worst"] == pytest.approx(0.70)
+    assert rows["smat_once"]["ci_low"] is None
+    once = next(t for t in result["tests"] if t["explainer"] == "smat_once")
+    assert once["comparison"].p is None and once["p_holm"] is None
+    text = open(os.path.join(root, "report.md")).read()
+    assert "0.1000 ⚠" in text and "single seed: no seed-level test" in text
+
+
+def test_a_search_arm_picks_on_validation_per_seed_and_costs_every_run(tmp_path):
+    root = str(tmp_path)
+    # Per seed, validation prefers layer1 on seeds 0-1 and layer0 on seed 2 (its offset).
+    _fake_sweep(
+        root,
+        {"layer0": [0.70, 0.70, 0.86], "layer1": [0.85, 0.84, 0.80], "smat": [0.86, 0.85, 0.87]},
+        wall_times={"layer0": 100.0, "layer1": 200.0, "smat": 150.0},
+    )
+    result = report.write(root, samples=100, search=["layer*"])
+    rows = {r["explainer"]: r for r in result["rows"]}
+    search = rows["search:layer*"]
+    assert search["kind"] == "search"
+    np.testing.assert_allclose(search["per_seed"], [0.85, 0.84, 0.86])
+    assert search["wall_time_s"] == pytest.approx(300.0)
+    assert "2× layer1, 1× layer0" in search["note"]
+    t = next(t for t in result["tests"] if t["baseline"] == "search:layer*")
+    assert t["explainer"] == "smat" and t["comparison"].difference == pytest.approx(0.01)
+    assert "| 0.50 |" in open(os.path.join(root, "report.md")).read()  # 150 s vs 300 s
+
+
+def test_a_report_recomputes_from_its_archive(tmp_path):
+    root = str(tmp_path / "root")
+    os.makedirs(root)
+    _fake_sweep(root, {"attention_all": [0.8, 0.82], "smat": [0.85, 0.84]})
+    archive = str(tmp_path / "archive")
+    report.write(root, samples=100, archive=archive)
+    assert set(os.listdir(archive)) == {"predictions.json", "predictions.npz"}
+    again = str(tmp_path / "again")
+    report.write(archive, samples=100, out=again)
+    for name in ("report.md", "results.csv", "tests.csv", "cells.csv"):
+        first = open(os.path.join(root, name)).read().replace("# Sweep report: root", "")
+        second = open(os.path.join(again, name)).read().replace("# Sweep report: archive", "")
+        assert first == second, name
 
 
 def test_report_chooses_the_baseline_on_validation_and_tests_headroom(tmp_path):
@@ -118,8 +208,8 @@ def test_report_chooses_the_baseline_on_validation_and_tests_headroom(tmp_path):
         ("smat", "attention_all"),  # does the learned one beat the uniform mix?
         ("layer1", "attention_all"),  # is there headroom?
     }
-    assert tests[("layer1", "attention_all")]["difference"] == pytest.approx(0.04)
-    assert tests[("smat", "attention_all")]["difference"] == pytest.approx(0.05)
+    assert tests[("layer1", "attention_all")]["comparison"].difference == pytest.approx(0.04)
+    assert tests[("smat", "attention_all")]["comparison"].difference == pytest.approx(0.05)
 
 
 def test_a_derived_explainer_is_compared_with_the_best_static_one_not_chosen_as_it(tmp_path):
@@ -135,7 +225,7 @@ def test_a_derived_explainer_is_compared_with_the_best_static_one_not_chosen_as_
     tests = {(t["explainer"], t["baseline"]) for t in result["tests"]}
     assert tests == {("L3H7", "layer1"), ("L3H7", "attention_all"), ("layer1", "attention_all")}
     assert {r["explainer"]: r["kind"] for r in result["rows"]}["L3H7"] == "derived"
-    assert "| 100 | **L3H7** | derived |" in open(os.path.join(root, "report.md")).read()
+    assert "| 100 | L3H7 | derived |" in open(os.path.join(root, "report.md")).read()
 
 
 def test_report_narrows_to_the_cells_asked_for(tmp_path):
@@ -160,7 +250,8 @@ def test_paired_test_finds_no_difference_between_equal_explainers(tmp_path):
     root = str(tmp_path)
     _fake_sweep(root, {"attention_all": [0.8, 0.8], "smat": [0.8, 0.8]}, seed=1)
     (test,) = report.write(root, samples=300)["tests"]
-    assert abs(test["difference"]) < 0.05 and test["p_value"] > 0.05
+    c = test["comparison"]
+    assert abs(c.difference) < 0.05 and c.p > 0.05 and test["examples"].p > 0.05
 
 
 def test_paired_test_compares_the_seeds_both_explainers_have(tmp_path):
@@ -169,7 +260,8 @@ def test_paired_test_compares_the_seeds_both_explainers_have(tmp_path):
     # credit SMAT with a difference of students, not of explainers.
     _fake_sweep(root, {"attention_all": [0.8, 0.8, 0.5], "smat": [0.8, 0.8]}, seed=1)
     (test,) = report.write(root, samples=300)["tests"]
-    assert test["seeds"] == "0,1" and abs(test["difference"]) < 0.05 and test["p_value"] > 0.05
+    c = test["comparison"]
+    assert c.paired and c.seeds_a == (0, 1) and abs(c.difference) < 0.05 and c.p > 0.05
 
 
 @pytest.fixture(scope="module")
