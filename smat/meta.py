@@ -25,6 +25,7 @@ and H⁻¹v approximated by a Neumann series α Σ_{k≤K} (I - αH)^k v (Lorrai
 
 # No `from __future__ import annotations`: clu reads the metric classes from annotations.
 
+import functools
 from typing import Any
 
 import flax.struct
@@ -203,6 +204,76 @@ def static_step(state: StudentState, batch, *, sim: Simulation, tx, lr_schedule)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
+def _student_and_hypergradient(
+    params,
+    opt_state,
+    rng,
+    phi,
+    batch,
+    valid_batch,
+    step,
+    is_meta,
+    *,
+    sim: Simulation,
+    tx,
+    hypergradient: str,
+    neumann_steps: int,
+    neumann_alpha: float,
+    simulated_tx,
+):
+    """One student's update on `batch` and, when `is_meta`, the hypergradient of its validation
+    simulation loss with respect to φ (zeros otherwise): (params, opt_state, outputs, outer
+    loss, ∂ outer / ∂φ)."""
+    inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(rng, step))
+    explanation, explanation_vjp = jax.vjp(lambda f: sim.teacher_explanation(f, batch), phi)
+    new_params, new_opt_state, out, student_grads = _update_given_explanation(
+        sim, tx, params, opt_state, explanation, batch, inner_rng
+    )
+    out["psi_distance"] = _psi_distance(sim, new_params)
+
+    def simulated(params, opt_state):
+        if simulated_tx is None:
+            return tx, opt_state
+        return simulated_tx, simulated_tx.init(params)
+
+    def hyper(phi):
+        if hypergradient == "online":
+            # Through the update just taken (θ₀ → θ₁), reusing its gradient.
+            sim_tx, sim_state = simulated(params, opt_state)
+            loss, d_explanation = _through_update(
+                sim,
+                sim_tx,
+                params,
+                sim_state,
+                student_grads,
+                explanation,
+                batch,
+                valid_batch,
+                inner_rng,
+            )
+            return loss, explanation_vjp(d_explanation)[0]
+        if hypergradient == "implicit":
+            return implicit_meta_gradient(
+                sim,
+                new_params,
+                phi,
+                batch,
+                valid_batch,
+                simulated_rng,
+                neumann_steps,
+                neumann_alpha,
+            )
+        unrolled = forward_meta_gradient if hypergradient == "forward" else meta_gradient
+        sim_tx, sim_state = simulated(new_params, new_opt_state)
+        return unrolled(sim, sim_tx, new_params, sim_state, phi, batch, valid_batch, simulated_rng)
+
+    def skip(phi):
+        return jnp.zeros(()), jax.tree.map(jnp.zeros_like, phi)
+
+    loss, grads = jax.lax.cond(is_meta, hyper, skip, phi)
+    return new_params, new_opt_state, out, loss, grads
+
+
 def learnable_step(
     state: StudentState,
     batch,
@@ -217,67 +288,51 @@ def learnable_step(
     neumann_steps: int = 5,
     neumann_alpha: float = 1e-3,
     simulated_tx=None,
+    num_students: int = 1,
 ):
     """The student step fused with the meta-step (every `interval` steps) in one function.
 
     simulated_tx: the optimiser of the update the meta-gradient differentiates through (a
     stateless one such as `optax.sgd(lr)`); None: the student's own `tx` and its state.
+    num_students: K > 1 students share φ: `state.params`, `opt_state`, `rng` and the batches
+    have a leading axis of K (each student its own initialisation, data order and validation
+    batch), and φ follows the mean of their meta-gradients, i.e. the gradient of their mean
+    validation loss. K = 1: no such axis.
     """
-    inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
-    explanation, explanation_vjp = jax.vjp(lambda f: sim.teacher_explanation(f, batch), state.phi)
-    params, opt_state, out, student_grads = _update_given_explanation(
-        sim, tx, state.params, state.opt_state, explanation, batch, inner_rng
+    is_meta = state.step % interval == 0
+    per_student = functools.partial(
+        _student_and_hypergradient,
+        sim=sim,
+        tx=tx,
+        hypergradient=hypergradient,
+        neumann_steps=neumann_steps,
+        neumann_alpha=neumann_alpha,
+        simulated_tx=simulated_tx,
     )
+    args = (state.params, state.opt_state, state.rng, state.phi, batch, valid_batch)
+    if num_students == 1:
+        params, opt_state, out, meta_loss, grads = per_student(*args, state.step, is_meta)
+    else:
+        # φ, the step and the meta decision are shared; the cond on is_meta stays a branch.
+        params, opt_state, out, meta_loss, grads = jax.vmap(
+            per_student, in_axes=(0, 0, 0, None, 0, 0, None, None)
+        )(*args, state.step, is_meta)
+        out, meta_loss, grads = jax.tree.map(lambda x: x.mean(0), (out, meta_loss, grads))
 
-    def simulated(params, opt_state):
-        if simulated_tx is None:
-            return tx, opt_state
-        return simulated_tx, simulated_tx.init(params)
-
-    def meta(phi, meta_opt_state, last):
-        if hypergradient == "online":
-            # Through the update just taken (θ₀ → θ₁), reusing its gradient.
-            sim_tx, sim_state = simulated(state.params, state.opt_state)
-            loss, d_explanation = _through_update(
-                sim,
-                sim_tx,
-                state.params,
-                sim_state,
-                student_grads,
-                explanation,
-                batch,
-                valid_batch,
-                inner_rng,
-            )
-            grads_phi = explanation_vjp(d_explanation)[0]
-            return _meta_update(phi, meta_opt_state, last, loss, grads_phi)
-        if hypergradient == "implicit":
-            loss, grads = implicit_meta_gradient(
-                sim, params, phi, batch, valid_batch, simulated_rng, neumann_steps, neumann_alpha
-            )
-        else:
-            unrolled = forward_meta_gradient if hypergradient == "forward" else meta_gradient
-            sim_tx, sim_state = simulated(params, opt_state)
-            loss, grads = unrolled(
-                sim, sim_tx, params, sim_state, phi, batch, valid_batch, simulated_rng
-            )
-        return _meta_update(phi, meta_opt_state, last, loss, grads)
-
-    def _meta_update(phi, meta_opt_state, last, loss, grads):
+    def update(phi, meta_opt_state, last):
         updates, meta_opt_state = meta_tx.update(grads, meta_opt_state, phi)
         norm, last_norm = optax.global_norm(grads), optax.global_norm(last)
         cosine = optax.tree_utils.tree_vdot(grads, last) / jnp.maximum(norm * last_norm, 1e-30)
-        stats = (loss, norm, cosine, last_norm > 0)
+        stats = (meta_loss, norm, cosine, last_norm > 0)
         return optax.apply_updates(phi, updates), meta_opt_state, grads, stats
 
     def skip(phi, meta_opt_state, last):
         zero = jnp.zeros(())
         return phi, meta_opt_state, last, (zero, zero, zero, jnp.zeros((), bool))
 
-    is_meta = state.step % interval == 0
     phi, meta_opt_state, last_meta_grad, stats = jax.lax.cond(
         is_meta,
-        meta,
+        update,
         skip,
         state.phi,
         state.meta_opt_state,
@@ -292,7 +347,6 @@ def learnable_step(
         meta_grad_cosine=cosine,
         phi_distance=distance_from_uniform(weights),
         phi_nonzero_heads=jnp.sum(weights > 0).astype(jnp.float32),
-        psi_distance=_psi_distance(sim, params),
         **out,
     )
     # Meta metrics average over the steps that took a meta-step only (the cosine: over those

@@ -275,6 +275,74 @@ def test_meta_step_through_a_simulated_sgd_step_of_an_adam_student():
     np.testing.assert_allclose(float(metrics2.meta_grad_cosine.compute()), cosine, rtol=1e-6)
 
 
+def test_students_sharing_phi_follow_the_mean_of_their_meta_gradients():
+    """meta.num_students = 2: each student takes its own plain update, and φ moves by the mean
+    of the two students' meta-gradients on the same φ (each from its own batches and rng);
+    one student alone is the K = 1 step."""
+    with jax.enable_x64(True):
+        sim, tx, params, opt_state, phi, train, valid = _problem(5.0, "adamw")
+        # A second student elsewhere in training, with other batches.
+        params2, opt2, _ = meta.student_update(
+            sim, tx, params, opt_state, phi, valid | train, jax.random.key(5)
+        )
+        train2, valid2 = (jax.tree.map(lambda x: x[::-1], b) for b in (train, valid))
+        students = [(params, opt_state, train, valid), (params2, opt2, train2, valid2)]
+        rngs = [jax.random.key(11), jax.random.key(12)]
+
+        def stack(*trees):
+            return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+        def step(state, batch, valid_batch, k):
+            return jax.jit(
+                lambda s, b, v: meta.learnable_step(
+                    s,
+                    b,
+                    v,
+                    sim=sim,
+                    tx=tx,
+                    meta_tx=optax.sgd(1.0),  # φ₁ = φ - grad
+                    lr_schedule=lambda step: 0.0,
+                    interval=1,
+                    num_students=k,
+                )
+            )(state, batch, valid_batch)
+
+        shared = meta.StudentState(
+            step=jnp.asarray(4),
+            params=stack(params, params2),
+            opt_state=stack(opt_state, opt2),
+            rng=jnp.stack(rngs),
+            phi=phi,
+            meta_opt_state=optax.sgd(1.0).init(phi),
+            last_meta_grad=jax.tree.map(jnp.zeros_like, phi),
+        )
+        new, metrics = step(shared, stack(train, train2), stack(valid, valid2), 2)
+        grads, plains = [], []
+        for (p, o, b, v), rng in zip(students, rngs, strict=True):
+            inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(rng, 4))
+            plain, plain_opt, _ = meta.student_update(sim, tx, p, o, phi, b, inner_rng)
+            grads.append(meta.meta_gradient(sim, tx, plain, plain_opt, phi, b, v, simulated_rng)[1])
+            plains.append(plain)
+        alone, _ = step(_state(params, opt_state, phi).replace(rng=rngs[0]), train, valid, 1)
+    expected = (grads[0]["head_logits"] + grads[1]["head_logits"]) / 2
+    got = np.asarray(phi["head_logits"] - new.phi["head_logits"])
+    assert np.abs(np.asarray(grads[0]["head_logits"] - grads[1]["head_logits"])).max() > 1e-7
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)
+    for k, plain in enumerate(plains):
+        jax.tree.map(
+            lambda a, b, k=k: np.testing.assert_allclose(a[k], b, rtol=1e-9, atol=1e-12),
+            new.params,
+            plain,
+        )
+    np.testing.assert_allclose(
+        np.asarray(phi["head_logits"] - alone.phi["head_logits"]),
+        np.asarray(grads[0]["head_logits"]),
+        rtol=1e-6,
+        atol=1e-12,
+    )
+    assert np.isfinite(float(metrics.loss.compute()))
+
+
 def test_distance_from_uniform():
     assert float(meta.distance_from_uniform(jnp.full((2, 3), 1 / 6))) == pytest.approx(0.0)
     one_hot = jnp.zeros((2, 3)).at[1, 2].set(1.0)
