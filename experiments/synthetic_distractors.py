@@ -261,7 +261,7 @@ def hypergradients(study: Study, ranking: dict[str, float], ks, draws: int = 8) 
     sim, state = trainer.sim, trainer.state
     tx = optim.for_student(trainer.config, trainer.total_steps)
     train = jax.tree.map(
-        lambda *x: jnp.stack(x), *[trainer.batches.batch(i) for i in range(max(ks))]
+        lambda *x: jnp.stack(x), *[trainer.batches[0].batch(i) for i in range(max(ks))]
     )
     valid = trainer.valid_set.arrays
 
@@ -347,7 +347,7 @@ def full_horizon(study: Study, iterations: int, lr: float = 0.05) -> dict:
         trainer.setup()
         train = jax.tree.map(
             lambda *x: jnp.stack(x),
-            *[trainer.batches.batch(i) for i in range(trainer.total_steps)],
+            *[trainer.batches[0].batch(i) for i in range(trainer.total_steps)],
         )
         return trainer, train
 

@@ -204,6 +204,12 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     # The meta-step's outer loss is on student-validation batches of this size (0: the
     # student's train.batch_size). Smaller is cheaper, larger gives a less noisy meta-gradient.
     c.meta.valid_batch_size = 0
+    # K students (learnable_teacher), each with its own initialisation, data order and validation
+    # batches (student k of a run with seed s uses seed s + STUDENT_SEED_STRIDE * k; k = 0 is
+    # the run's own seed), trained in one program and sharing φ, whose meta-gradient is the mean
+    # of theirs: a steadier signal than one student's. Selection and the reported simulability
+    # use their mean; each student's test value is in the summary too.
+    c.meta.num_students = 1
     # Optimiser of the student's own explainer ψ (its head coefficients, in the student's params):
     # name "student" trains ψ with the student's optimiser `optim` (one param group, as the
     # original does); "adamw" or "sgd" gives ψ these settings of its own. With Adam a parameter
@@ -247,6 +253,7 @@ HPARAMS = (
     "meta.interval",
     "meta.valid_batch_size",
     "meta.simulated_update",
+    "meta.num_students",
     "explainer_optim.name",
     "explainer_optim.learning_rate",
 )
@@ -405,6 +412,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"meta.simulated_lr={c.meta.simulated_lr} must be > 0")
         if c.meta.interval < 1:
             raise ConfigError(f"meta.interval={c.meta.interval} must be >= 1")
+    if c.meta.num_students < 1 or (c.meta.num_students > 1 and c.setup != "learnable_teacher"):
+        raise ConfigError(
+            f"meta.num_students={c.meta.num_students}: students sharing a learned explainer need "
+            "setup learnable_teacher and num_students >= 1 (several seeds of a static student: "
+            "--seeds=0,1,2)"
+        )
         for name in ("optim", "explainer_optim"):
             if c[name].name == "adamw" and c[name].eps_root <= 0:
                 raise ConfigError(
@@ -421,6 +434,14 @@ def validate(c: ml_collections.ConfigDict) -> None:
             f"student_explainer.name={c.student_explainer.name!r}: the student's explainer must "
             "be 'attention' (it is trained with the student)"
         )
+
+
+STUDENT_SEED_STRIDE = 1000  # student k of a run with seed s: seed s + 1000 k (meta.num_students)
+
+
+def student_seeds(c: ml_collections.ConfigDict) -> list[int]:
+    """The seeds of a run's students (initialisation, data order, validation batches)."""
+    return [c.seed + STUDENT_SEED_STRIDE * k for k in range(c.meta.num_students)]
 
 
 def num_student_examples(c: ml_collections.ConfigDict, pool: int) -> int:

@@ -23,6 +23,8 @@ import threading
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from smat import config as config_lib
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config",
     None,
@@ -60,8 +62,6 @@ def default_workdir(config_spec: str) -> str:
 
 def _override_problem(argv: list[str]) -> str | None:
     """Names the first `--config.a.b=v` whose field is unknown or whose value has a wrong type."""
-    from smat import config as config_lib
-
     spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
     if spec is None:
         return None
@@ -171,6 +171,12 @@ def next_steps(config, workdir: str, argv: list[str], seeds: bool = False) -> li
         )
     if config.setup == "learnable_teacher":
         label, suffix, change = "static attention", "static", ["--config.setup=static_teacher"]
+        if config.meta.num_students > 1:  # one static student per SMAT student, same seeds
+            label += ", one student per seed"
+            change += [
+                "--config.meta.num_students=1",
+                "--seeds=" + ",".join(map(str, config_lib.student_seeds(config))),
+            ]
     elif explained:
         label, suffix = "no explanation", "none"
         change = ["--config.teacher_explainer.name=none", "--config.beta=0"]

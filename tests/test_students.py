@@ -1,7 +1,11 @@
 """Student setups end to end on the smoke configs: teacher on demand, learning, resume, API."""
 
+import json
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -85,6 +89,73 @@ def test_learnable_sigterm_then_resume_is_bit_identical(smat_run, tmp_path, cach
     np.testing.assert_array_equal(
         np.load(tmp_path / "teacher_head_weights.npy"),
         np.load(os.path.join(ref_dir, "teacher_head_weights.npy")),
+    )
+
+
+@pytest.fixture(scope="module")
+def two_students(smat_run, tmp_path_factory, cache_dir):
+    """SMAT with two students sharing the explainer (meta.num_students=2), smat_run's teacher."""
+    _, ref_dir, _ = smat_run
+    teacher = os.path.join(ref_dir, "teacher")
+    c = _config("imdb_learnable", cache_dir, teacher_workdir=teacher, **{"meta.num_students": 2})
+    workdir = str(tmp_path_factory.mktemp("two_students"))
+    return c, workdir, LearnableTeacherTrainer(c, workdir).fit()
+
+
+def test_two_students_share_one_explainer_and_each_is_reported(two_students):
+    _, workdir, summary = two_students
+    assert summary["status"] == "finished"
+    per_student = [summary[f"test/student{k}/simulability"] for k in (0, 1)]
+    assert summary["test/simulability"] == pytest.approx(np.mean(per_student))
+    preds = _predictions(workdir)
+    assert preds["student_logits"].shape == (2, 256, 2)
+    teacher = preds["teacher_logits"].argmax(-1)
+    agree = (preds["student_logits"].argmax(-1) == teacher[None]).mean(-1)
+    np.testing.assert_allclose(agree, per_student, atol=1e-6)
+    # Different seeds: different students (initialisation, data order).
+    assert not np.allclose(preds["student_logits"][0], preds["student_logits"][1])
+    weights = np.load(os.path.join(workdir, "teacher_head_weights.npy"))
+    assert weights.shape == (1, 12) and np.ptp(weights) > 1e-4  # one φ, and it moved
+    events = EventAccumulator(workdir)
+    events.Reload()
+    assert {"val/simulability", "val/student1/simulability"} <= set(events.Tags()["scalars"])
+
+
+def test_two_students_killed_then_resumed_are_bit_identical(two_students, tmp_path, cache_dir):
+    c, ref_dir, ref = two_students
+    cmd = [
+        sys.executable,
+        "-m",
+        "smat.main",
+        "--config=configs/imdb_learnable.py:smoke",
+        f"--workdir={tmp_path}",
+        f"--config.teacher_workdir={c.teacher_workdir}",
+        f"--config.data.cache_dir={cache_dir}",
+        f"--config.teacher.data.cache_dir={cache_dir}",
+        "--config.progress=False",
+        "--config.teacher.progress=False",
+        "--config.meta.num_students=2",
+    ]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    latest = tmp_path / "checkpoints" / "latest"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        steps = [int(d) for d in os.listdir(latest) if d.isdigit()] if latest.exists() else []
+        if steps and max(steps) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming" in done.stdout
+    with open(tmp_path / "summary.json") as f:
+        summary = json.load(f)
+    for key in ("best_step", "test/simulability", "test/student1/simulability", "teacher_heads"):
+        assert summary[key] == ref[key], key
+    np.testing.assert_array_equal(
+        _predictions(tmp_path)["student_logits"], _predictions(ref_dir)["student_logits"]
     )
 
 

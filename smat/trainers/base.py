@@ -89,6 +89,8 @@ class Trainer:
 
     # Metrics `evaluate()` returns; the config's train.monitor must be one of them.
     eval_metrics: tuple[str, ...] = ()
+    # Unsplit axes before the batch axis in `next_batch`'s arrays (1: one per student).
+    batch_axes: int = 0
 
     def __init__(
         self,
@@ -234,18 +236,20 @@ class Trainer:
         state_sh = jax.tree.map(lambda x: x.sharding, self.state)
         self.train_step = jax.jit(
             step_fn,
-            in_shardings=(state_sh, sharding.batch_sharding(self.mesh)),
+            in_shardings=(state_sh, sharding.batch_sharding(self.mesh, self.batch_axes)),
             out_shardings=(state_sh, sharding.replicated(self.mesh)),
             donate_argnums=0,
         )
 
-    def set_eval_step(self, eval_fn) -> None:
-        """`eval_step` = `eval_fn(params, batch) -> (metrics, logits)` jitted on the mesh."""
+    def set_eval_step(self, eval_fn, params: Any = None) -> None:
+        """`eval_step` = `eval_fn(params, batch) -> (metrics, logits)` jitted on the mesh, for
+        params like `params` (default: `state.params`)."""
         repl = sharding.replicated(self.mesh)
+        like = self.state.params if params is None else params
         self.eval_step = jax.jit(
             eval_fn,
             in_shardings=(
-                jax.tree.map(lambda x: x.sharding, self.state.params),
+                jax.tree.map(lambda x: x.sharding, like),
                 sharding.batch_sharding(self.mesh),
             ),
             out_shardings=(repl, repl),
@@ -260,7 +264,9 @@ class Trainer:
             with _StopSignal() as stop, self.mesh:
                 with self.timings.phase("train"):
                     while self.running:
-                        batch = sharding.put_batch(self.next_batch(self.step), self.mesh)
+                        batch = sharding.put_batch(
+                            self.next_batch(self.step), self.mesh, self.batch_axes
+                        )
                         self.state, metrics = self.train_step(self.state, batch)
                         self.record_step(metrics)
                         if stop.signum is not None:

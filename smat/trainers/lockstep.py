@@ -140,7 +140,7 @@ def _train(runs: list[Trainer]) -> tuple[list[dict[str, Any]], int | None]:
     state = jax.jit(stack, out_shardings=stacked_sh)([t.state for t in runs])
     step_fn = jax.jit(
         jax.vmap(first.step_fn, in_axes=(axes, 0), out_axes=(axes, 0)),
-        in_shardings=(stacked_sh, sharding.batch_sharding(mesh, leading=1)),
+        in_shardings=(stacked_sh, sharding.batch_sharding(mesh, leading=1 + first.batch_axes)),
         out_shardings=(stacked_sh, repl),
         donate_argnums=0,
     )
@@ -154,7 +154,8 @@ def _train(runs: list[Trainer]) -> tuple[list[dict[str, Any]], int | None]:
         while live:
             batches = [t.next_batch(step) for t in runs]
             batch = jax.tree.map(lambda *xs: np.stack(xs), *batches)
-            state, metrics = step_fn(state, sharding.put_batch(batch, mesh, leading=1))
+            batch = sharding.put_batch(batch, mesh, leading=1 + first.batch_axes)
+            state, metrics = step_fn(state, batch)
             step += 1
             states = None
             if any(runs[i].state_needed(step) for i in live):

@@ -191,9 +191,15 @@ class StaticTeacherTrainer(Trainer):
         num_classes = t_out.logits.shape[-1]
         vocab_size = data_lib.vocab_size(splits.values())
         self.model = self.given_student or models.build_model(c.model, num_classes, vocab_size)
-        self.batches = data_lib.TrainBatches(self.train_set, c.train.batch_size, c.seed)
+        # One seed per student (meta.num_students; K > 1: a leading axis of K in the state's
+        # params, optimizer state and rng, and in the batches).
+        self.seeds = config_lib.student_seeds(c)
+        self.batch_axes = int(len(self.seeds) > 1)
+        self.batches = [
+            data_lib.TrainBatches(self.train_set, c.train.batch_size, s) for s in self.seeds
+        ]
         self.total_steps = c.train.num_steps or math.ceil(
-            c.train.num_epochs * self.batches.steps_per_epoch
+            c.train.num_epochs * self.batches[0].steps_per_epoch
         )
         self.sim = Simulation(
             self.model.apply, self.teacher_explainer, self.student_explainer, c.beta, c.task
@@ -208,7 +214,42 @@ class StaticTeacherTrainer(Trainer):
                 self.sim.student_explanation(params, batch),
             )
         )
-        self.set_eval_step(functools.partial(eval_step, apply_fn=self.model.apply, task=c.task))
+        self.set_eval_step(
+            functools.partial(eval_step, apply_fn=self.model.apply, task=c.task),
+            self.student(self.state.params, 0),
+        )
+
+    # ----- several students (meta.num_students) --------------------------------------------
+    def stack(self, trees: list[Any]) -> Any:
+        """One tree per student -> their stack on a leading axis (one student: the tree)."""
+        if len(trees) == 1:
+            return trees[0]
+        stack = jnp.stack if isinstance(jax.tree.leaves(trees[0])[0], jax.Array) else np.stack
+        return jax.tree.map(lambda *xs: stack(xs), *trees)
+
+    def student(self, tree: Any, k: int) -> Any:
+        """Student k's part of a stacked tree (params, optimizer state)."""
+        return tree if len(self.seeds) == 1 else jax.tree.map(lambda x: x[k], tree)
+
+    def _per_student_eval(self, params, dataset) -> list[tuple[dict[str, float], np.ndarray]]:
+        bs = self.config.train.eval_batch_size
+        return [
+            run_eval(self.eval_step, self.student(params, k), dataset, bs, self.mesh)
+            for k in range(len(self.seeds))
+        ]
+
+    def _mean_over_students(self, metrics: list[dict[str, float]], split: str) -> dict[str, float]:
+        """Each metric's mean over the students (what selects and what is reported), and each
+        student's simulability when there are several."""
+        out = {f"{split}/{key}": float(np.mean([m[key] for m in metrics])) for key in metrics[0]}
+        if len(metrics) > 1:
+            for k, m in enumerate(metrics):
+                out[f"{split}/student{k}/simulability"] = m["simulability"]
+        return out
+
+    def evaluate(self) -> dict[str, float]:
+        per = self._per_student_eval(self.state.params, self.valid_set)
+        return self._mean_over_students([m for m, _ in per], "val")
 
     def _step_fn(self, tx, meta_tx):
         lr = optim.schedule(self.config.optim, self.total_steps)
@@ -217,9 +258,9 @@ class StaticTeacherTrainer(Trainer):
 
     def _init_state(self, tx, meta_tx, teacher_out, example) -> meta.StudentState:
         c = self.config
-        init_rng, train_rng = jax.random.split(jax.random.PRNGKey(c.seed))
-        model_params = init_params(self.model, example, init_rng, self.mesh)
-        student_out = models.output_shapes(self.model.adapted, model_params, example)
+        keys = [jax.random.split(jax.random.PRNGKey(s)) for s in self.seeds]
+        model_params = [init_params(self.model, example, k[0], self.mesh) for k in keys]
+        student_out = models.output_shapes(self.model.adapted, model_params[0], example)
         models.check_output(student_out, "student")
         if student_out.logits.shape[-1] != teacher_out.logits.shape[-1]:
             raise ConfigError(
@@ -229,10 +270,8 @@ class StaticTeacherTrainer(Trainer):
         explainers.check_model(
             self.student_explainer, student_out, self.model.adapted.accepts_embeds, "student"
         )
-        params = {
-            "model": model_params,
-            "explainer": self._explainer_params(self.student_explainer, student_out),
-        }
+        psi = self._explainer_params(self.student_explainer, student_out)
+        params = [{"model": m, "explainer": psi} for m in model_params]
         phi = self._explainer_params(self.teacher_explainer, teacher_out)
         if self.transferred is not None:
             shape = phi["head_logits"].shape
@@ -242,9 +281,9 @@ class StaticTeacherTrainer(Trainer):
         repl = sharding.replicated(self.mesh)
         state = meta.StudentState(
             step=jnp.zeros((), jnp.int32),
-            params=params,
-            opt_state=jax.jit(tx.init, out_shardings=repl)(params),
-            rng=train_rng,
+            params=self.stack(params),
+            opt_state=self.stack([jax.jit(tx.init, out_shardings=repl)(p) for p in params]),
+            rng=self.stack([k[1] for k in keys]),
             phi=phi,
             meta_opt_state=meta_tx.init(phi) if meta_tx else optax.EmptyState(),
             last_meta_grad=(
@@ -267,7 +306,7 @@ class StaticTeacherTrainer(Trainer):
 
     # ----- loop parts ----------------------------------------------------------------------
     def next_batch(self, step: int):
-        return {"train": self.batches.batch(step)}
+        return {"train": self.stack([b.batch(step) for b in self.batches])}
 
     def best_params(self):
         return {"params": self.state.params, "phi": self.state.phi}
@@ -288,7 +327,7 @@ class StaticTeacherTrainer(Trainer):
         """Current head weights of the learned teacher explainer φ and the student's ψ."""
         return {
             "teacher": self.head_weights(self.state.phi) if self.learnable else None,
-            "student": self.student_head_weights(self.state.params),
+            "student": self.student_head_weights(self.student(self.state.params, 0)),
         }
 
     def default_callbacks(self) -> list[cb.Callback]:
@@ -301,21 +340,28 @@ class StaticTeacherTrainer(Trainer):
     def explainer_movement(self, best) -> dict[str, Any]:
         """How far φ (SMAT) and ψ moved from their uniform start, at the best step: total-
         variation distance of the head weights from uniform, heads with weight > 0, largest
-        change of a head coefficient, and the meta-steps taken in the whole run."""
+        change of a head coefficient, and the meta-steps taken in the whole run (ψ: means over
+        the students, the largest change of any)."""
         out: dict[str, Any] = {}
-        pairs = (("psi", self.student_explainer, best["params"].get("explainer")),)
+        psi = [self.student(best["params"], k).get("explainer") for k in range(len(self.seeds))]
+        pairs = [("psi", self.student_explainer, psi)]
         if self.learnable:
-            pairs = (("phi", self.teacher_explainer, best["phi"]), *pairs)
+            pairs.insert(0, ("phi", self.teacher_explainer, [best["phi"]]))
             out["meta/steps"] = math.ceil(self.step / self.config.meta.interval)
         for name, explainer, params in pairs:
             if explainer is None or not isinstance(explainer, explainers.AttentionExplainer):
                 continue
-            w = explainer.head_weights(params)
-            start = explainer.init(*w.shape)["head_logits"]
-            out[f"{name}/distance_from_uniform"] = float(meta.distance_from_uniform(w))
-            out[f"{name}/nonzero_heads"] = int(np.sum(np.asarray(w) > 0))
+            weights = [np.asarray(explainer.head_weights(p)) for p in params]
+            start = np.asarray(explainer.init(*weights[0].shape)["head_logits"])
+            out[f"{name}/distance_from_uniform"] = float(
+                np.mean([meta.distance_from_uniform(w) for w in weights])
+            )
+            nonzero = [int(np.sum(w > 0)) for w in weights]
+            out[f"{name}/nonzero_heads"] = (
+                nonzero[0] if len(nonzero) == 1 else float(np.mean(nonzero))
+            )
             out[f"{name}/max_coefficient_change"] = float(
-                np.abs(np.asarray(params["head_logits"]) - np.asarray(start)).max()
+                max(np.abs(np.asarray(p["head_logits"]) - start).max() for p in params)
             )
         return out
 
@@ -331,7 +377,9 @@ class StaticTeacherTrainer(Trainer):
         if self.sim.explains and "pixels" in self.train_set.arrays:
             # Four fixed training images: image | teacher explanation | student explanation.
             batch = self.train_set.take(np.arange(4)).arrays
-            teacher_e, student_e = self._explain_pair(self.state.params, self.state.phi, batch)
+            teacher_e, student_e = self._explain_pair(
+                self.student(self.state.params, 0), self.state.phi, batch
+            )
             images["explanations/teacher_student"] = patch_heatmaps.grid_image(
                 batch["pixels"],
                 {"teacher": np.asarray(teacher_e), "student": np.asarray(student_e)},
@@ -340,11 +388,11 @@ class StaticTeacherTrainer(Trainer):
 
     def test(self, best) -> dict[str, Any]:
         c = self.config
-        metrics, logits = run_eval(
-            self.eval_step, best["params"], self.test_set, c.train.eval_batch_size, self.mesh
-        )
+        per = self._per_student_eval(best["params"], self.test_set)
+        metrics = [m for m, _ in per]
+        logits = self.stack([x for _, x in per])  # [students, examples, ...] for several
         a = self.test_set.arrays
-        summary = {f"test/{k}": v for k, v in metrics.items()}
+        summary = self._mean_over_students(metrics, "test")
         teacher_pred = np.asarray(tasks.prediction(c.task, a["teacher_logits"]))
         if np.all(a["label"] == -1):  # no gold labels (the Python API allows that)
             del summary["test/accuracy"]
@@ -353,7 +401,7 @@ class StaticTeacherTrainer(Trainer):
         else:  # Pearson r with the gold scores
             summary["test/teacher_accuracy"] = float(np.corrcoef(teacher_pred, a["label"])[0, 1])
         if c.task == "regression":
-            summary["test/rmse"] = float(np.sqrt(metrics["loss"]))
+            summary["test/rmse"] = float(np.mean([np.sqrt(m["loss"]) for m in metrics]))
         summary["test/examples"] = len(self.test_set)
         summary["num_examples"] = len(self.train_set)
         if self.teacher_workdir is not None:
@@ -396,7 +444,9 @@ class LearnableTeacherTrainer(StaticTeacherTrainer):
                 f"meta.valid_batch_size={size} exceeds the {len(self.valid_set)} student-"
                 "validation examples: lower it"
             )
-        self.valid_batches = data_lib.TrainBatches(self.valid_set, size, c.seed + 1)
+        self.valid_batches = [
+            data_lib.TrainBatches(self.valid_set, size, s + 1) for s in self.seeds
+        ]
 
     def _step_fn(self, tx, meta_tx):
         step = functools.partial(
@@ -414,8 +464,12 @@ class LearnableTeacherTrainer(StaticTeacherTrainer):
                 if self.config.meta.simulated_update == "sgd"
                 else None
             ),
+            num_students=len(self.seeds),
         )
         return lambda state, batches: step(state, batches["train"], batches["valid"])
 
     def next_batch(self, step: int):
-        return {"train": self.batches.batch(step), "valid": self.valid_batches.batch(step)}
+        return {
+            "train": self.stack([b.batch(step) for b in self.batches]),
+            "valid": self.stack([b.batch(step) for b in self.valid_batches]),
+        }
