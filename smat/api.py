@@ -65,6 +65,7 @@ def student_trainer(
     learn: bool = True,
     beta: float = 5.0,
     seed: int = 0,
+    num_students: int = 1,
     workdir: str | None = None,
     config: dict[str, Any] | None = None,
     callbacks: list | None = None,
@@ -94,6 +95,9 @@ def student_trainer(
       learn: train the explainer with SMAT (attention only); False keeps it fixed (a baseline).
       beta: weight of the explanation loss (the paper: 5 for attention, 0.2 for gradients).
       seed: student initialisation and data order.
+      num_students: with learn, K students (seeds seed + 1000 k) trained side by side share the
+        explainer, which follows the mean of their meta-gradients: a steadier explainer than
+        one student gives, at about K times the step cost.
       workdir: where checkpoints, TensorBoard events and the summary go (default: a new
         temporary folder, printed); an existing run there is resumed.
       config: overrides of any other `smat.config` field, as {"dotted.name": value}, e.g.
@@ -108,6 +112,7 @@ def student_trainer(
 
     c = config_lib.student_base(config_lib.base())
     c.seed = seed
+    c.meta.num_students = num_students
     c.num_examples = float(num_examples)
     c.beta = float(beta)
     c.task = task

@@ -98,6 +98,34 @@ def test_linen_model_learns_an_explainer_that_saves_and_loads(tmp_path):
     assert again.summary["test/simulability"] == s["test/simulability"]
 
 
+def test_several_students_share_the_learned_explainer_through_the_api(tmp_path):
+    model, params = _linen_teacher()
+    explainer = smat.train_explainer(
+        teacher=model,
+        teacher_params=params,
+        train_data=_data(64, 1),
+        valid_data=_data(32, 2),
+        num_examples=32,
+        num_students=3,
+        workdir=str(tmp_path / "run"),
+        config=TINY,
+    )
+    s = explainer.summary
+    per_student = [s[f"test/student{k}/simulability"] for k in range(3)]
+    assert s["test/simulability"] == pytest.approx(np.mean(per_student))
+    assert explainer.head_weights.shape == (2, 2)  # one explainer for the three
+    with pytest.raises(ConfigError, match="num_students"):
+        smat.train_explainer(
+            teacher=model,
+            teacher_params=params,
+            train_data=_data(64, 1),
+            valid_data=_data(32, 2),
+            learn=False,
+            num_students=2,
+            config=TINY,
+        )
+
+
 class NnxClassifier(nnx.Module):
     """One self-attention layer in nnx, returning smat.ModelOutput."""
 
