@@ -1,7 +1,7 @@
 """Step time of the student and SMAT steps, against the naive method the original code uses.
 
     python experiments/bench_meta_step.py [--sizes tiny,minilm] [--lengths 128] [--batches 16]
-        [--repeats 5] [--seeds 4] [--out table.md]
+        [--repeats 5] [--seeds 4] [--students 1,2,4,8] [--out table.md]
 
 One process, one run, every row measured side by side on the same random batch and weights:
 
@@ -18,6 +18,11 @@ One process, one run, every row measured side by side on the same random batch a
 With `--seeds K`, a second table: the default SMAT step of K student seeds in one program
 (vmapped over the seeds, as `python -m smat.main --seeds=...` and `smat.sweep --seeds-together`
 run them) against K separate steps.
+
+With `--students 1,2,4,8`, a third table: the default SMAT step with K students sharing one
+explainer (`meta.num_students=K`: K student updates and K meta-gradients, averaged, in one
+program), all K measured side by side (interleaved) in one process: seconds per step, memory,
+and the cost against one student's step, in all and per student.
 
 Columns: median seconds per step after compilation, examples/s, the compiled program's memory
 (XLA's memory analysis: arguments + outputs + temporaries, the whole step's working set), the
@@ -136,7 +141,7 @@ def cached_batches(s: Setup) -> tuple[dict, dict]:
     return cached(s.teacher_params, s.batch), cached(s.teacher_params, s.valid)
 
 
-def smat_step(s: Setup, hypergradient: str = "unroll"):
+def smat_step(s: Setup, hypergradient: str = "unroll", num_students: int = 1):
     """The learnable-teacher step as the trainer builds it (meta-step every step)."""
     return functools.partial(
         meta.learnable_step,
@@ -146,6 +151,7 @@ def smat_step(s: Setup, hypergradient: str = "unroll"):
         lr_schedule=s.schedule,
         interval=1,
         hypergradient=hypergradient,
+        num_students=num_students,
     )
 
 
@@ -321,6 +327,54 @@ def bench_seeds(size: str, s: Setup, k: int, repeats: int, one: float) -> dict:
     }
 
 
+def bench_students(size: str, s: Setup, ks: list[int], repeats: int) -> list[dict]:
+    """The default SMAT step with k students sharing φ, for each k in `ks`, interleaved."""
+    train, valid = cached_batches(s)
+    steps, states, programs = [], [], []
+    for k in ks:
+        state, batches = s.state, (train, valid)
+        if k > 1:  # each student its own params, optimizer state, rng and batches
+            stack = functools.partial(jax.tree.map, lambda x, k=k: jnp.stack([x] * k))
+            state = state.replace(
+                params=stack(state.params),
+                opt_state=stack(state.opt_state),
+                rng=jax.random.split(state.rng, k),
+            )
+            batches = (stack(train), stack(valid))
+        f = jax.jit(smat_step(s, num_students=k), donate_argnums=0)
+        steps.append(lambda st, f=f, b=batches: f(st, *b)[0])
+        states.append(state)
+        programs.append([(f, (state, *batches))])
+    out = []
+    for k, (_compile, median), program in zip(
+        ks, interleaved(steps, states, repeats), programs, strict=True
+    ):
+        memory, gflop = program_stats(program)
+        out.append(
+            {**_labels(size, s), "k": k, "step_s": median, "memory_mb": memory, "gflop": gflop}
+        )
+        print(f"  {size} {k} students: {median:.3f} s/step", file=sys.stderr)
+    one = next(r for r in out if r["k"] == ks[0])
+    for r in out:
+        r["vs_one"] = r["step_s"] / one["step_s"] * ks[0]
+        r["memory_vs_one"] = r["memory_mb"] / one["memory_mb"]
+    return out
+
+
+def students_table(rows: list[dict]) -> str:
+    header = ["size", "length", "batch", "students K", "s / step", "memory (MB)", "GFLOP / step"]
+    header += ["× one student's step", "per student × one", "memory × one"]
+    return markdown(
+        header,
+        [
+            [r["size"], str(r["length"]), str(r["batch"]), str(r["k"]), f"{r['step_s']:.3f}"]
+            + [f"{r['memory_mb']:.0f}", f"{r['gflop']:.1f}", f"{r['vs_one']:.2f}"]
+            + [f"{r['vs_one'] / r['k']:.2f}", f"{r['memory_vs_one']:.2f}"]
+            for r in rows
+        ],
+    )
+
+
 def markdown(header: list[str], lines: list[list[str]]) -> str:
     """A markdown table."""
     rows = [header, ["---"] * len(header), *lines]
@@ -372,13 +426,24 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, default=0, help="also time K seeds in one program (0: skip)"
     )
+    parser.add_argument(
+        "--students", default="", help="also time K students sharing φ, e.g. 1,2,4,8 (empty: skip)"
+    )
+    parser.add_argument(
+        "--only-students", action="store_true", help="skip the main table (with --students)"
+    )
     parser.add_argument("--out", help="also write the table (markdown) here")
     args = parser.parse_args()
-    rows, seed_rows = [], []
+    rows, seed_rows, student_rows = [], [], []
+    ks = [int(k) for k in args.students.split(",") if k]
     for size in args.sizes.split(","):
         for length in map(int, args.lengths.split(",")):
             for batch in map(int, args.batches.split(",")):
                 s = build(size, length, batch)
+                if ks:
+                    student_rows += bench_students(size, s, ks, args.repeats)
+                if args.only_students:
+                    continue
                 got = bench(size, s, args.repeats)
                 rows += got
                 if args.seeds:
@@ -389,10 +454,13 @@ def main() -> None:
         f"{len(devices)} × {devices[0].device_kind} ({jax.default_backend()}), "
         f"{os.cpu_count()} CPU cores, jax {jax.__version__}, {args.repeats} timed steps per row"
     )
-    text = f"{header}\n\n{table(rows)}\n"
+    text = f"{header}\n\n{table(rows)}\n" if rows else f"{header}\n"
     if seed_rows:
         text += f"\nSMAT step (unroll, default), {args.seeds} seeds in one program:\n\n"
         text += f"{seeds_table(seed_rows)}\n"
+    if student_rows:
+        text += "\nSMAT step (unroll, default), K students sharing one explainer:\n\n"
+        text += f"{students_table(student_rows)}\n"
     emit(text, args.out)
 
 

@@ -1,6 +1,7 @@
 """Does SMAT's learned explainer recover a known rationale better than uniform attention?
 
     python experiments/synthetic_rationales.py [--size smoke|default] [--out results.md]
+        [--seeds 10 --students 1,4]
 
 A generated task (smat/evaluation/synthetic.py): the label is decided by 1-3 planted cue
 tokens, so the true rationale is known. A small randomly initialised smat encoder is trained
@@ -8,6 +9,13 @@ as the teacher (`smat.train_teacher`), then students learn from its attention ex
 with the head mix fixed uniform (static) or learned (SMAT, `smat.train_explainer`). Each teacher
 explainer is scored against the planted cues on held-out examples (ROC-AUC, AP, recall@k),
 alongside gradient × input and the best single head (an oracle: it is picked on the test set).
+
+With `--seeds N --students 1,4` (issue 37: is a learned explainer good on every seed?), SMAT
+runs again on seeds 0..N-1 with K students sharing the explainer for each K, and the table
+gives per K the fraction of seeds whose learned φ puts most weight on the *planted-rationale
+head* (the single head with the most explanation mass on the cues on the student-validation
+examples, not test), the mean and sd over seeds of the learned explainer's mass on the cues
+(test), its worst seed, simulability and wall time per run.
 """
 
 from __future__ import annotations
@@ -38,7 +46,12 @@ def _split(task, start, size):
     }
 
 
-def run(size: str = "default", workdir: str | None = None) -> dict:
+def run(
+    size: str = "default",
+    workdir: str | None = None,
+    seeds: int = 0,
+    num_students: tuple[int, ...] = (),
+) -> dict:
     s = SIZES[size]
     start = time.time()
     total = s["teacher"] + 2 * s["valid"] + s["test"] + s["pool"]
@@ -75,9 +88,9 @@ def run(size: str = "default", workdir: str | None = None) -> dict:
             "optim.warmup_steps": 20,
         },
     )
-    students = {}
-    for name, learn in (("static uniform attention", False), ("learned attention (SMAT)", True)):
-        students[name] = smat.train_explainer(
+
+    def student(learn: bool, seed: int = 0, k: int = 1, name: str = ""):
+        return smat.train_explainer(
             teacher=model,
             teacher_params=params,
             train_data=pool,
@@ -85,7 +98,9 @@ def run(size: str = "default", workdir: str | None = None) -> dict:
             test_data=_split(test, 0, len(test["label"])),
             num_examples=s["n"],
             learn=learn,
-            workdir=f"{workdir}/{'smat' if learn else 'static'}" if workdir else None,
+            seed=seed,
+            num_students=k,
+            workdir=f"{workdir}/{name}" if workdir else None,
             config={
                 **common,
                 "train.num_epochs": float(s["s_epochs"]),
@@ -95,6 +110,11 @@ def run(size: str = "default", workdir: str | None = None) -> dict:
                 "meta.optim.learning_rate": 1e-2,
             },
         )
+
+    students = {
+        "static uniform attention": student(False, name="static"),
+        "learned attention (SMAT)": student(True, name="smat"),
+    }
     word_ids, rationales = synthetic.plausibility_inputs(test)
     batch = {"input_ids": test["input_ids"], "attention_mask": test["attention_mask"]}
     rows = {}
@@ -128,10 +148,66 @@ def run(size: str = "default", workdir: str | None = None) -> dict:
         "rows": rows,
         "learned_head_weights": [[round(float(w), 3) for w in row] for row in learned],
         "single_head_auc": {n: round(r["auc"], 4) for r, n in single},
-        "wall_time_s": round(time.time() - start, 1),
     }
+    if seeds and num_students:
+        valid_task = {k: v[offsets[3] : offsets[4]] for k, v in task.items()}
+        planted = _planted_head(model, params, enc, valid_task)
+        result["steadiness"] = {
+            "planted_head": planted,
+            "rows": [
+                _steadiness(
+                    k,
+                    [student(True, seed, k, f"seeds/k{k}_s{seed}") for seed in range(seeds)],
+                    planted,
+                    batch,
+                    word_ids,
+                    rationales,
+                )
+                for k in num_students
+            ],
+        }
+    result["wall_time_s"] = round(time.time() - start, 1)
     print(format_table(result))
     return result
+
+
+def _planted_head(model, params, enc, valid_task) -> str:
+    """The single head whose explanations put the most mass on the planted cues, on the
+    student-validation examples (selection never sees test)."""
+    word_ids, rationales = synthetic.plausibility_inputs(valid_task)
+    batch = {k: valid_task[k] for k in ("input_ids", "attention_mask")}
+    masses = {}
+    for layer in range(enc.num_layers):
+        for head in range(enc.num_heads):
+            cfg = config_lib.explainer_section("attention", layer=layer, head=head).to_dict()
+            one = smat.TrainedExplainer(model, params, cfg, False, None)
+            masses[f"L{layer}H{head}"] = plausibility.evaluate(
+                one.explain(batch), word_ids, rationales
+            )["mass"]
+    return max(masses, key=masses.get)
+
+
+def _steadiness(k: int, runs, planted: str, batch, word_ids, rationales) -> dict:
+    """How the seeds' learned explainers (K students each) agree with the planted head."""
+    tops, masses, sims, times = [], [], [], []
+    for explainer in runs:
+        w = np.asarray(explainer.head_weights)
+        layer, head = np.unravel_index(int(np.argmax(w)), w.shape)
+        tops.append(f"L{layer}H{head}")
+        masses.append(plausibility.evaluate(explainer.explain(batch), word_ids, rationales)["mass"])
+        sims.append(explainer.summary["test/simulability"])
+        times.append(explainer.summary["wall_time_s"])
+    return {
+        "k": k,
+        "seeds": len(runs),
+        "on_planted": float(np.mean([t == planted for t in tops])),
+        "top_heads": tops,
+        "mass_mean": float(np.mean(masses)),
+        "mass_sd": float(np.std(masses, ddof=1)) if len(masses) > 1 else 0.0,
+        "mass_worst": float(np.min(masses)),
+        "simulability": float(np.mean(sims)),
+        "wall_time_s": float(np.mean(times)),
+    }
 
 
 def format_table(result: dict) -> str:
@@ -152,8 +228,26 @@ def format_table(result: dict) -> str:
         "",
         f"Learned head weights [layer][head]: {result['learned_head_weights']}",
         f"Single-head AUCs: {result['single_head_auc']}",
-        f"Wall time: {result['wall_time_s']} s",
     ]
+    if "steadiness" in result:
+        st = result["steadiness"]
+        lines += [
+            "",
+            f"Learned explainers over seeds, K students sharing each (the planted-rationale head, "
+            f"chosen on validation: {st['planted_head']}):",
+            "",
+            "| K students | seeds | φ's largest weight on the planted head "
+            "| mass on cues, mean ± sd | worst seed | simulability | wall time / run "
+            "| largest head per seed |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in st["rows"]:
+            lines.append(
+                f"| {r['k']} | {r['seeds']} | {r['on_planted']:.0%} | {r['mass_mean']:.4f} ± "
+                f"{r['mass_sd']:.4f} | {r['mass_worst']:.4f} | {r['simulability']:.4f} | "
+                f"{r['wall_time_s']:.0f} s | {', '.join(r['top_heads'])} |"
+            )
+    lines.append(f"Wall time: {result['wall_time_s']} s")
     return "\n".join(lines)
 
 
@@ -162,11 +256,16 @@ if __name__ == "__main__":
     parser.add_argument("--size", choices=sorted(SIZES), default="default")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--out", default=None, help="also write the table to this file")
+    parser.add_argument("--seeds", type=int, default=0, help="SMAT again on seeds 0..N-1")
+    parser.add_argument("--students", default="1,4", help="with --seeds: K students, e.g. 1,4")
     args = parser.parse_args()
-    res = run(args.size, args.workdir)
+    ks = tuple(int(k) for k in args.students.split(",") if k)
+    res = run(args.size, args.workdir, args.seeds, ks)
     if args.out:
         with open(args.out, "w") as f:
             f.write(
-                f"Command: `python experiments/synthetic_rationales.py --size {args.size}` "
+                f"Command: `python experiments/synthetic_rationales.py --size {args.size}"
+                + (f" --seeds {args.seeds} --students {args.students}" if args.seeds else "")
+                + "` "
                 f"(2 CPU cores, {time.strftime('%Y-%m-%d')})\n\n" + format_table(res) + "\n"
             )
