@@ -22,6 +22,7 @@ from smat import config as config_lib
 from smat.errors import ConfigError
 
 WEIGHTS = "teacher_head_weights.npy"
+SELECTION = "selection.json"  # in an exported choice (`select`): what was chosen and why
 # Explainer fields that decide what the weights mix: they must equal the run's.
 SAME_FIELDS = ("layer", "head", "query", "token_norm")
 
@@ -51,10 +52,8 @@ def top_k(weights: np.ndarray, k: int, where: str = "weights") -> np.ndarray:
     return out.reshape(weights.shape)
 
 
-def _load(c: ml_collections.ConfigDict, teacher_workdir: str | None, where: str) -> np.ndarray:
-    run = os.path.abspath(os.path.expanduser(c.teacher_explainer.from_run))
-    if run.endswith(".npy"):
-        return _weights_file(run, where)
+def _finished_smat_run(run: str, where: str) -> tuple[dict, dict]:
+    """(config, summary) of a finished SMAT run's workdir; raises ConfigError."""
     if not os.path.isdir(run):
         raise ConfigError(f"{where}: no such folder; give the workdir of a finished SMAT run")
     summary_path = os.path.join(run, "summary.json")
@@ -70,6 +69,14 @@ def _load(c: ml_collections.ConfigDict, teacher_workdir: str | None, where: str)
             f"{where}: not a SMAT run (setup {config.get('setup')!r}, no {WEIGHTS}); give the "
             "workdir of a learnable_teacher run"
         )
+    return config, summary
+
+
+def _load(c: ml_collections.ConfigDict, teacher_workdir: str | None, where: str) -> np.ndarray:
+    run = os.path.abspath(os.path.expanduser(c.teacher_explainer.from_run))
+    if run.endswith(".npy"):
+        return _weights_file(run, where)
+    config, summary = _finished_smat_run(run, where)
     theirs = config["teacher_explainer"]
     differ = [
         f"{f}: {c.teacher_explainer[f]!r} here, {theirs.get(f)!r} in the run"
@@ -116,6 +123,59 @@ def _check_same_teacher(where: str, mine: str, theirs: str | None) -> None:
         "head weights only mean something for the teacher they were learned on: use the run's "
         "teacher_workdir"
     )
+
+
+def select(runs: list[str], out: str, monitor: str = "val/simulability") -> dict:
+    """Chooses among finished SMAT runs of one teacher and explainer the one with the highest
+    best validation value of `monitor` (what selected each run's checkpoint; for a run of
+    several students, their mean), and exports its learned explainer, frozen, into `out` in
+    the form `teacher_explainer.from_run` reads: the run's config.json, summary.json and head
+    weights, plus `selection.json` (every candidate's value, the choice, the rule). Raises
+    ConfigError, before writing anything, if a run is unfinished, not SMAT, or learned for
+    another teacher or explainer."""
+    if not runs:
+        raise ConfigError("give the workdirs of two or more finished SMAT runs to choose from")
+    candidates = []
+    for run in runs:
+        run = os.path.abspath(os.path.expanduser(run))
+        config, summary = _finished_smat_run(run, run)
+        value = summary.get(f"best_{monitor}")
+        if value is None:
+            raise ConfigError(f"{run}: its summary has no best_{monitor}; choose another monitor")
+        candidates.append({"run": run, "value": float(value), "config": config, "summary": summary})
+    first = candidates[0]
+    for c in candidates[1:]:
+        differ = [
+            f
+            for f in SAME_FIELDS
+            if c["config"]["teacher_explainer"].get(f)
+            != first["config"]["teacher_explainer"].get(f)
+        ]
+        if differ:
+            raise ConfigError(
+                f"{c['run']}: its explainer differs from {first['run']}'s in {', '.join(differ)}: "
+                "choose among runs of one explainer"
+            )
+        mine, theirs = (x["summary"].get("teacher_workdir") for x in (first, c))
+        if mine and theirs:  # runs of the Python API name no teacher folder
+            _check_same_teacher(c["run"], mine, theirs)
+    chosen = max(candidates, key=lambda c: c["value"])  # ties: the first given
+    os.makedirs(out, exist_ok=True)
+    weights = np.load(os.path.join(chosen["run"], WEIGHTS))
+    np.save(os.path.join(out, WEIGHTS), weights)
+    checkpointing.write_json(os.path.join(out, "config.json"), chosen["config"])
+    checkpointing.write_json(
+        os.path.join(out, "summary.json"), {**chosen["summary"], "selected_from": chosen["run"]}
+    )
+    record = {
+        "rule": f"highest best {monitor} (validation; never test)",
+        "chosen": chosen["run"],
+        "value": chosen["value"],
+        "candidates": [{"run": c["run"], "value": c["value"]} for c in candidates],
+        "head_weights": weights.tolist(),
+    }
+    checkpointing.write_json(os.path.join(out, SELECTION), record)
+    return record
 
 
 def check_shape(weights: np.ndarray, shape: tuple[int, ...], from_run: str) -> None:
