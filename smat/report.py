@@ -30,7 +30,8 @@ it and with the uniform mix (`attention_all`) when that is not the best, and the
 one with the uniform mix (headroom). `--search GLOB` adds the arm a search over the static
 explainers matching GLOB would give (per seed, the best on validation; its cost is every run of
 the search) and compares every learned arm with it: quality and cost. `--compare A:B` adds a
-comparison of two explainer labels (e.g. a pre-registered one).
+comparison of two explainer labels; with `--no-default-tests` the family is exactly the
+`--compare` pairs (a study's pre-registered comparisons).
 """
 
 from __future__ import annotations
@@ -67,11 +68,13 @@ def summarise(groups: list[Group], samples: int, seed: int = 0) -> list[dict[str
     rows = []
     for g in groups:
         values = np.asarray(list(g.per_seed().values()))
-        n = g.teacher.shape[0]
-        idx = statistics.resample(n, samples, np.random.default_rng(seed))
-        boot = statistics.replicates(g.seed_stats(), idx)
-        examples = statistics.example_level(values, boot, np.full(len(values), 1 / len(values)))
-        m = statistics.mean(values, examples.shared_variance)
+        examples = None
+        if g.has_predictions:
+            idx = statistics.resample(g.teacher.shape[0], samples, np.random.default_rng(seed))
+            boot = statistics.replicates(g.seed_stats(), idx)
+            weights = np.full(len(values), 1 / len(values))
+            examples = statistics.example_level(values, boot, weights)
+        m = statistics.mean(values, examples.shared_variance if examples else 0.0)
         q25, median, q75 = np.percentile(values, [25, 50, 75])
         costs = [c for c in g.costs if c is not None]
         rows.append(
@@ -90,10 +93,10 @@ def summarise(groups: list[Group], samples: int, seed: int = 0) -> list[dict[str
                 "median": float(median),
                 "q25": float(q25),
                 "q75": float(q75),
-                "examples_ci_low": examples.ci_low,
-                "examples_ci_high": examples.ci_high,
+                "examples_ci_low": examples.ci_low if examples else None,
+                "examples_ci_high": examples.ci_high if examples else None,
                 "per_seed": [float(v) for v in values],
-                "test_examples": g.teacher.shape[0],
+                "test_examples": g.teacher.shape[0] if g.has_predictions else None,
                 "val_mean": g.summary_mean(f"best_{g.monitor}"),
                 "wall_time_s": float(np.mean(costs))
                 if len(costs) == len(g.costs) and costs
@@ -127,8 +130,16 @@ def best_static(rows, n: int) -> dict[str, Any] | None:
 
 def compare(a: Group, b: Group, samples: int, seed: int = 0) -> dict[str, Any]:
     """a minus b over seeds (paired where they share two or more), with the example-level
-    numbers of these students beside it."""
+    numbers of these students beside it (None where predictions are lost)."""
     shared = sorted(set(a.seeds) & set(b.seeds))
+    if not (a.has_predictions and b.has_predictions):
+        return {
+            "num_examples": a.num_examples,
+            "explainer": a.explainer,
+            "baseline": b.explainer,
+            "comparison": statistics.compare(a.per_seed(), b.per_seed()),
+            "examples": None,
+        }
     if len(shared) >= 2:  # paired (as statistics.compare): a unit is a seed's difference
         pairs = zip(a.on(shared).seed_stats(), b.on(shared).seed_stats(), strict=True)
         units = [lambda idx, x=x, y=y: x(idx) - y(idx) for x, y in pairs]
@@ -160,17 +171,19 @@ def comparisons(
     samples: int,
     extra: list[tuple[str, str]] = (),
     seed: int = 0,
+    defaults: bool = True,
 ) -> list[dict[str, Any]]:
-    """The report's family of tests, per student size: every learned, transferred, derived or
-    search arm against the best static one (chosen on validation) and against the uniform mix
-    where that is not the best; the best static one against the uniform mix; every learned arm
-    against a search arm; the `extra` (explainer, baseline) pairs. Holm-adjusted together."""
+    """The report's family of tests, per student size: (defaults) every learned, transferred
+    or derived arm against the best static one (chosen on validation) and against the uniform
+    mix where that is not the best, the best static one against the uniform mix, and every
+    learned arm against a search arm; then the `extra` (explainer, baseline) pairs (a study's
+    pre-registered family, with defaults False). Holm-adjusted together."""
     out = []
     by_key = {(g.num_examples, g.explainer): g for g in groups}
     for n in sorted({g.num_examples for g in groups}):
         best = best_static(rows, n)
         pairs = []
-        if best is not None:
+        if best is not None and defaults:
             baseline = by_key[(n, best["explainer"])]
             uniform = by_key.get((n, UNIFORM)) if best["explainer"] != UNIFORM else None
             for g in groups:
@@ -178,7 +191,7 @@ def comparisons(
                     pairs += [(g, baseline)] + ([(g, uniform)] if uniform else [])
             if uniform:
                 pairs.append((baseline, uniform))
-        for s in (g for g in groups if g.num_examples == n and g.kind == "search"):
+        for s in (g for g in groups if defaults and g.num_examples == n and g.kind == "search"):
             pairs += [(g, s) for g in groups if g.num_examples == n and g.kind == "learned"]
         for a, b in extra:
             if (n, a) in by_key and (n, b) in by_key:
@@ -238,6 +251,7 @@ def write(
     search: list[str] | None = None,
     compare_pairs: list[tuple[str, str]] = (),
     archive: str | None = None,
+    default_tests: bool = True,
 ) -> dict[str, Any]:
     """Writes report.md, results.csv (per group), tests.csv, cells.csv (per cell) and the plots
     into `out` (default: root), over the cells narrowed by `only` / `explainers`, and (with
@@ -259,7 +273,7 @@ def write(
                 )
             groups.append(arm)
     rows = summarise(groups, samples)
-    tests = comparisons(groups, rows, samples, compare_pairs)
+    tests = comparisons(groups, rows, samples, compare_pairs, defaults=default_tests)
     _csv(
         os.path.join(out, "results.csv"),
         [
@@ -360,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="A:B",
         help="also test explainer A against explainer B (labels; repeat for more)",
     )
+    parser.add_argument(
+        "--no-default-tests",
+        action="store_true",
+        help="test only the --compare pairs (a study's pre-registered family), not the default "
+        "comparisons with the best static explainer and the uniform mix",
+    )
     parser.add_argument("--out", help="write the report files here (default: the root)")
     parser.add_argument(
         "--archive",
@@ -390,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             args.search,
             pairs,
             args.archive,
+            not args.no_default_tests,
         )
     except (FileNotFoundError, ValueError, ConfigError) as e:
         print(f"report error: {e}", file=sys.stderr)

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import shlex
+import shutil
 
 import numpy as np
 import pytest
@@ -51,6 +52,7 @@ def _fake_sweep(
                 json.dump(
                     {
                         "best_val/simulability": frac + val_offsets.get(explainer, 0.0),
+                        "test/simulability": float(np.mean(agree)),
                         "wall_time_s": (wall_times or {}).get(explainer, 10.0),
                     },
                     f,
@@ -262,6 +264,35 @@ def test_paired_test_compares_the_seeds_both_explainers_have(tmp_path):
     (test,) = report.write(root, samples=300)["tests"]
     c = test["comparison"]
     assert c.paired and c.seeds_a == (0, 1) and abs(c.difference) < 0.05 and c.p > 0.05
+
+
+def test_lost_predictions_still_give_the_seed_level_report_from_cells_csv(tmp_path):
+    root = str(tmp_path / "root")
+    os.makedirs(root)
+    _fake_sweep(root, {"attention_all": [0.80, 0.81, 0.79], "smat": [0.84, 0.86, 0.83]})
+    full = report.write(root, samples=100)
+    lost = str(tmp_path / "lost")
+    os.makedirs(lost)
+    shutil.copy(os.path.join(root, "cells.csv"), lost)  # all that is left of the runs
+    again = report.write(lost, samples=100)
+    assert [r["per_seed"] for r in again["rows"]] == [
+        pytest.approx(r["per_seed"]) for r in full["rows"]
+    ]
+    (a,), (b,) = full["tests"], again["tests"]
+    assert b["comparison"].p == a["comparison"].p and b["examples"] is None
+    text = open(os.path.join(lost, "report.md")).read()
+    assert "predictions are lost" in text
+
+
+def test_a_pre_registered_family_replaces_the_default_tests(tmp_path):
+    root = str(tmp_path)
+    _fake_sweep(
+        root,
+        {"attention_all": [0.8, 0.81], "layer1": [0.84, 0.85], "smat": [0.85, 0.86]},
+    )
+    result = report.write(root, samples=50, compare_pairs=[("smat", "layer1")], default_tests=False)
+    assert [(t["explainer"], t["baseline"]) for t in result["tests"]] == [("smat", "layer1")]
+    assert result["tests"][0]["p_holm"] == result["tests"][0]["comparison"].p  # a family of 1
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,15 @@ cells of one report, in two files: `predictions.json` (cells, labels, status, th
 and summaries the report uses) and `predictions.npz` (the test sets and every cell's student
 outputs, compressed). `smat.report DIR` on an archive recomputes the same report, so a committed
 study stays recomputable from the repository after its runs are gone.
+
+A folder with only a `cells.csv` (what every report writes, one row per cell) is read as a last
+resort, for studies whose runs and predictions are lost: each cell's test and validation values
+are there, so the seed-level statistics can be recomputed, but nothing example-level.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import fnmatch
 import os
@@ -25,6 +30,7 @@ from smat import workdir as workdir_lib
 
 ARCHIVE = "predictions.json"
 ARRAYS = "predictions.npz"
+CELLS_CSV = "cells.csv"
 MONITOR = "val/simulability"
 # The config fields a report reads (besides `config.HPARAMS`, which cells.csv lists).
 CONFIG_FIELDS = (
@@ -120,6 +126,10 @@ def read(
     to the explainer labels in `explainers` (None: no filter), and the sweep invocations."""
     if os.path.isfile(os.path.join(root, ARCHIVE)):
         cells, invocations = _read_archive(root)
+    elif not os.path.isfile(os.path.join(root, "sweep.json")) and os.path.isfile(
+        os.path.join(root, CELLS_CSV)
+    ):
+        cells, invocations = _read_cells_csv(os.path.join(root, CELLS_CSV)), []
     else:
         manifest = sweep_lib.read_manifest(root)
         cells, invocations = [_read_workdir(c) for c in manifest["cells"]], manifest["invocations"]
@@ -206,3 +216,39 @@ def _read_archive(root: str) -> tuple[list[Cell], list[dict[str, Any]]]:
                 cell.head_weights = np.asarray(entry["head_weights"])
             cells.append(cell)
     return cells, record["invocations"]
+
+
+def _value(text: str) -> Any:
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(text, text)
+
+
+def _read_cells_csv(path: str) -> list[Cell]:
+    """Cells without predictions, from a report's cells.csv (labels, status, settings, the
+    summary values it lists)."""
+    cells = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            values = {k: _value(v) for k, v in row.items()}
+            labels = {k[len("label.") :]: v for k, v in values.items() if k.startswith("label.")}
+            hparams = {k: v for k, v in values.items() if k in config_lib.HPARAMS and v is not None}
+            summary = {
+                k: v
+                for k, v in values.items()
+                if k not in hparams
+                and k not in ("name", "status")
+                and not k.startswith("label.")
+                and v is not None
+            }
+            config = {
+                "setup": hparams.get("setup"),
+                "teacher_explainer": {"from_run": hparams.get("teacher_explainer.from_run") or ""},
+            }
+            cells.append(Cell(row["name"], labels, row["status"], config, summary, hparams))
+    return cells

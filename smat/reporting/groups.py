@@ -21,14 +21,17 @@ class Group:
     """The cells of one (num_examples, explainer), one per seed.
 
     student: [seeds, students, examples(, outputs)]: a run of K students (`meta.num_students`)
-    counts as one seed whose value is its students' mean."""
+    counts as one seed whose value is its students' mean. None for cells whose predictions are
+    lost: `values` then holds each seed's reported test simulability, and nothing
+    example-level can be computed."""
 
     num_examples: int
     explainer: str
     seeds: list[int]
-    student: np.ndarray
-    teacher: np.ndarray  # [examples(, outputs)]
+    student: np.ndarray | None
+    teacher: np.ndarray | None  # [examples(, outputs)]
     task: str
+    values: list[float] | None = None
     kind: str = "static"
     head_weights: list[np.ndarray | None] = dataclasses.field(default_factory=list)
     summaries: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -38,14 +41,19 @@ class Group:
 
     @property
     def students_per_seed(self) -> int:
-        return self.student.shape[1]
+        return 1 if self.student is None else self.student.shape[1]
+
+    @property
+    def has_predictions(self) -> bool:
+        return self.student is not None
 
     def on(self, seeds: list[int]) -> Group:
         keep = [self.seeds.index(s) for s in seeds]
         return dataclasses.replace(
             self,
             seeds=list(seeds),
-            student=self.student[keep],
+            student=None if self.student is None else self.student[keep],
+            values=None if self.values is None else [self.values[i] for i in keep],
             head_weights=[self.head_weights[i] for i in keep] if self.head_weights else [],
             summaries=[self.summaries[i] for i in keep] if self.summaries else [],
             costs=[self.costs[i] for i in keep] if self.costs else [],
@@ -60,6 +68,8 @@ class Group:
 
     def per_seed(self) -> dict[int, float]:
         """{seed: simulability on the whole test set (mean over the seed's students)}."""
+        if self.student is None:
+            return dict(zip(self.seeds, self.values, strict=True))
         idx = np.arange(self.teacher.shape[0])
         return {s: float(f(idx)) for s, f in zip(self.seeds, self.seed_stats(), strict=True)}
 
@@ -97,7 +107,7 @@ def build(cells: list[Cell]) -> tuple[list[Group], list[str]]:
     members: dict[tuple[int, str], list[Cell]] = {}
     missing = []
     for cell in cells:
-        if cell.predictions is None:
+        if cell.predictions is None and not _value_only(cell):
             missing.append(f"{cell.name} ({cell.status})")
             continue
         key = (int(cell.labels["num_examples"]), cell.labels["explainer"])
@@ -108,6 +118,21 @@ def build(cells: list[Cell]) -> tuple[list[Group], list[str]]:
         members.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))
     ):
         group.sort(key=lambda c: c.labels["seed"])
+        common = dict(
+            num_examples=n,
+            explainer=explainer,
+            seeds=[c.labels["seed"] for c in group],
+            task=group[0].field("task", "classification"),
+            kind=group[0].kind,
+            head_weights=[c.head_weights for c in group],
+            summaries=[c.summary for c in group],
+            monitor=group[0].field("train.monitor", MONITOR),
+            costs=[_cost(c, by_name) for c in group],
+        )
+        if any(c.predictions is None for c in group):  # lost predictions: the values only
+            values = [float(c.summary["test/simulability"]) for c in group]
+            groups.append(Group(student=None, teacher=None, values=values, **common))
+            continue
         preds = [c.predictions for c in group]
         for p in preds[1:]:
             if not np.array_equal(p["index"], preds[0]["index"]):
@@ -124,22 +149,13 @@ def build(cells: list[Cell]) -> tuple[list[Group], list[str]]:
             raise ValueError(
                 f"n={n} {explainer}: the seeds' runs have different numbers of students"
             )
-        groups.append(
-            Group(
-                num_examples=n,
-                explainer=explainer,
-                seeds=[c.labels["seed"] for c in group],
-                student=np.stack(students),
-                teacher=teacher,
-                task=group[0].field("task", "classification"),
-                kind=group[0].kind,
-                head_weights=[c.head_weights for c in group],
-                summaries=[c.summary for c in group],
-                monitor=group[0].field("train.monitor", MONITOR),
-                costs=[_cost(c, by_name) for c in group],
-            )
-        )
+        groups.append(Group(student=np.stack(students), teacher=teacher, **common))
     return groups, missing
+
+
+def _value_only(cell: Cell) -> bool:
+    """A finished cell whose predictions are lost but whose test value is recorded."""
+    return cell.status == "finished" and cell.summary.get("test/simulability") is not None
 
 
 def search(groups: list[Group], pattern: str, num_examples: int) -> Group | None:
@@ -159,15 +175,17 @@ def search(groups: list[Group], pattern: str, num_examples: int) -> Group | None
     seeds = sorted(set.intersection(*(set(g.seeds) for g in family)))
     if not seeds:
         return None
-    picks, students, summaries, costs = [], [], [], []
+    picks, students, values, summaries, costs = [], [], [], [], []
     for s in seeds:
         on_seed = [g.on([s]) for g in family]
-        values = [g.validation()[s] for g in on_seed]
-        if any(v is None for v in values):
+        validation = [g.validation()[s] for g in on_seed]
+        if any(v is None for v in validation):
             return None
-        best = on_seed[int(np.argmax(values))]
+        best = on_seed[int(np.argmax(validation))]
         picks.append(best.explainer)
-        students.append(best.student[0])
+        values.append(best.per_seed()[s])
+        if best.has_predictions:
+            students.append(best.student[0])
         summaries.append(best.summaries[0])
         spent = [g.costs[0] for g in on_seed]
         costs.append(None if any(c is None for c in spent) else float(sum(spent)))
@@ -176,8 +194,9 @@ def search(groups: list[Group], pattern: str, num_examples: int) -> Group | None
         num_examples=num_examples,
         explainer=f"search:{pattern}",
         seeds=seeds,
-        student=np.stack(students),
+        student=np.stack(students) if len(students) == len(seeds) else None,
         teacher=family[0].teacher,
+        values=values,
         task=family[0].task,
         kind="search",
         summaries=summaries,

@@ -47,7 +47,7 @@ def significant(t: dict[str, Any]) -> bool:
 def test_record(t: dict[str, Any]) -> dict[str, Any]:
     """A test as one flat row (tests.csv)."""
     c: statistics.Comparison = t["comparison"]
-    e: statistics.ExampleLevel = t["examples"]
+    e: statistics.ExampleLevel | None = t["examples"]
     return {
         "num_examples": t["num_examples"],
         "explainer": t["explainer"],
@@ -63,9 +63,9 @@ def test_record(t: dict[str, Any]) -> dict[str, Any]:
         "method": c.method,
         "sd": c.sd,
         "seeds_for_80pct_power": c.seeds_needed,
-        "examples_ci_low": e.ci_low,
-        "examples_ci_high": e.ci_high,
-        "examples_p": e.p,
+        "examples_ci_low": e.ci_low if e else None,
+        "examples_ci_high": e.ci_high if e else None,
+        "examples_p": e.p if e else None,
         "selected_on_test": t["selected_on_test"],
     }
 
@@ -98,13 +98,18 @@ def finding(t: dict[str, Any]) -> str:
     )
 
 
-def _method(samples: int, tests: list[dict[str, Any]]) -> str:
+def _method(samples: int, tests: list[dict[str, Any]], predictions: bool) -> str:
     family = sum(t["p_holm"] is not None for t in tests)
+    share = (
+        "whose variance adds the test set's share (the covariance between seeds over "
+        f"{samples} bootstrap resamples of the test examples)"
+        if predictions
+        else "(the test set's share cannot be added without predictions)"
+    )
     return (
         "**Method.** The seed is the unit: a run's simulability on the whole test set is one "
         "value (a run of several students sharing one explainer: their mean). Mean over seeds "
-        "with a 95% t interval over seeds whose variance adds the test examples' share (the "
-        f"example-bootstrap variance, {samples} resamples). Comparisons are paired by seed where "
+        f"with a 95% t interval over seeds {share}. Comparisons are paired by seed where "
         "both arms have two or more seeds in common (an exact sign-flip permutation test of the "
         f"mean difference; a paired t-test beyond {statistics.EXACT_MAX} pairs), else Welch's "
         f"t-test over all their seeds; p is Holm-adjusted over the report's {family} tests, "
@@ -145,10 +150,18 @@ def report(
         )
         + (f"; cells matching {', '.join(only)}" if only else "")
         + (f"; explainers {', '.join(explainers)}" if explainers else "")
-        + f". Simulability = {metric} on {groups[0].teacher.shape[0]} test examples, recomputed "
-        "from each cell's test predictions.",
+        + f". Simulability = {metric} on "
+        + (
+            f"{groups[0].teacher.shape[0]} test examples, recomputed from each cell's test "
+            "predictions."
+            if all(g.has_predictions for g in groups)
+            else "the test set, as each cell reported it: **the cells' predictions are lost**, so "
+            "this report is recomputed from the committed per-cell values (cells.csv): seed "
+            "level only, without the test set's share of the CIs and without any "
+            "example-level number."
+        ),
         "",
-        _method(samples, tests),
+        _method(samples, tests, all(g.has_predictions for g in groups)),
         "",
         "*kind*: static (fixed explainer), learned (SMAT), transfer (fixed weights from a SMAT "
         "run or a .npy file, frozen, teaching fresh students), derived (a fixed explainer picked "
@@ -169,7 +182,7 @@ def report(
             f"| {r['num_examples']} | {r['explainer']} | {r['kind']} | {seeds} | "
             f"{_fmt(r['val_mean'])} | {r['mean']:.4f}{_ci(r['ci_low'], r['ci_high'], '')} | {sd} | "
             f"{r['worst']:.4f} | {', '.join(f'{v:.4f}' for v in r['per_seed'])} | "
-            f"[{r['examples_ci_low']:.4f}, {r['examples_ci_high']:.4f}] | "
+            f"{_ci(r['examples_ci_low'], r['examples_ci_high'], '').strip() or '–'} | "
             f"{_fmt(r['wall_time_s'], '.0f')} s |"
         )
     if several:
@@ -235,7 +248,11 @@ def _tests_table(tests: list[dict[str, Any]]) -> list[str]:
             + (f"**{diff}**" if significant(t) else diff)
             + f" | {_fmt(c.p, '.3f')} | {_fmt(t['p_holm'], '.3f')} | "
             f"{c.seeds_needed or ('–' if c.p is None else f'> {statistics.MAX_SEEDS}')} | "
-            f"{e.estimate:+.4f} [{e.ci_low:+.4f}, {e.ci_high:+.4f}], {e.p:.3f} |"
+            + (
+                f"{e.estimate:+.4f} [{e.ci_low:+.4f}, {e.ci_high:+.4f}], {e.p:.3f} |"
+                if e
+                else "– |"
+            )
         )
     lines += ["", "Findings (seed level, Holm-adjusted):", ""]
     lines += [f"- {finding(t)}" for t in tests]
