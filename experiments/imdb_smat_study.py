@@ -47,7 +47,12 @@ statistics with the seed as the unit (`_decisive_cells` lists them in order):
       --root runs/smat_study_deep --variant deep_seeds
   python -m smat.sweep experiments/imdb_smat_study.py \
       --root runs/smat_study_deep --variant deep_k
-  python -m smat.report runs/smat_study_deep
+  python experiments/imdb_smat_study.py report --root runs/smat_study_deep \
+      --out experiments/results/imdb_smat_study_deep
+
+The report tests exactly the family `DECISIVE_TESTS` (Holm over it), fixed with the cells,
+and archives the cells' predictions beside it (`smat.report --archive`), so
+`python -m smat.report experiments/results/imdb_smat_study_deep/archive ...` recomputes it.
 """
 
 from __future__ import annotations
@@ -299,6 +304,45 @@ DECISIVE_FRESH = tuple(range(10, 20))
 K_STUDENTS = 4  # issue 37: students sharing one explainer (`meta.num_students`)
 
 
+SEARCH = "layer[0-5]"  # the search SMAT saves: every layer alone, validation picks per seed
+# The pre-registered family of tests (explainer, baseline), Holm-adjusted together: issue 30's
+# decisive comparisons, issue 37's (K = 4 students against one, co-trained and frozen, and
+# time to quality against the search), and the headroom the study rests on.
+DECISIVE_TESTS = (
+    (f"{DEEP_CHOSEN}_layer3", "layer3"),
+    (f"transfer_{DEEP_CHOSEN}_layer3", "layer3"),
+    (DEEP_CHOSEN, "attention_all"),
+    (DEEP_CHOSEN, "layer3"),
+    (f"{DEEP_CHOSEN}_restart", "layer3"),
+    (f"transfer_{DEEP_CHOSEN}", "layer3"),
+    (f"{DEEP_CHOSEN}_k{K_STUDENTS}", "layer3"),
+    (f"transfer_{DEEP_CHOSEN}_k{K_STUDENTS}", "layer3"),
+    (f"{DEEP_CHOSEN}_k{K_STUDENTS}", DEEP_CHOSEN),
+    (f"transfer_{DEEP_CHOSEN}_k{K_STUDENTS}", f"transfer_{DEEP_CHOSEN}"),
+    (DEEP_CHOSEN, f"search:{SEARCH}"),
+    (f"{DEEP_CHOSEN}_k{K_STUDENTS}", f"search:{SEARCH}"),
+    ("layer3", "attention_all"),
+)
+
+
+def report(root: str, out: str, bootstrap: int = 1000) -> dict:
+    """The deep comparisons' report (cells of `deep_seeds` and `deep_k` only) with exactly the
+    pre-registered family, into `out`, and the archive that recomputes it (`out`/archive)."""
+    from smat import report as report_lib
+
+    names = [c.name for variant in ("deep_seeds", "deep_k") for c in get_sweep(variant).cells]
+    return report_lib.write(
+        root,
+        bootstrap,
+        only=names,
+        out=out,
+        search=[SEARCH],
+        compare_pairs=list(DECISIVE_TESTS),
+        archive=os.path.join(out, "archive"),
+        default_tests=False,
+    )
+
+
 def _decisive_cells(k_students: bool) -> list[Cell]:
     """`deep_seeds` (k_students False): in the order the questions matter, seeds interleaved
     within each so that a sweep cut short still has paired seeds:
@@ -414,9 +458,15 @@ def rank_heads(root: str, examples: int = 500) -> list[dict]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["rank-heads"])
+    parser.add_argument("command", choices=["rank-heads", "report"])
     parser.add_argument("--root", required=True)
+    parser.add_argument("--out", help="report: where to write it (default: <root>/decisive)")
     args = parser.parse_args()
+    if args.command == "report":
+        out = args.out or os.path.join(args.root, "decisive")
+        result = report(args.root, out)
+        print(open(os.path.join(out, "report.md")).read())
+        sys.exit(0)
     ranking = rank_heads(args.root)
     for s in ranking:
         print(f"{s['head']}\t{s['kl']:.4f}")

@@ -266,12 +266,13 @@ def write(
     for pattern in search or []:
         for n in sorted({g.num_examples for g in groups}):
             arm = groups_lib.search(groups, pattern, n)
-            if arm is None:
-                raise ValueError(
-                    f"--search {pattern!r}: at n={n} it needs two or more static explainers "
-                    "that ran on common seeds, with validation values"
+            if arm is None:  # e.g. a sweep still running: say so, report the rest
+                missing.append(
+                    f"search:{pattern} at n={n} (it needs two or more static explainers that "
+                    "ran on common seeds, with validation values)"
                 )
-            groups.append(arm)
+            else:
+                groups.append(arm)
     rows = summarise(groups, samples)
     tests = comparisons(groups, rows, samples, compare_pairs, defaults=default_tests)
     _csv(

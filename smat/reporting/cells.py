@@ -5,7 +5,8 @@ each cell's `test_predictions.npz`, `config.json`, `summary.json` and learned he
 archive (`write_archive`, what `smat.report --archive DIR` writes) holds exactly those, for the
 cells of one report, in two files: `predictions.json` (cells, labels, status, the config fields
 and summaries the report uses) and `predictions.npz` (the test sets and every cell's student
-outputs, compressed). `smat.report DIR` on an archive recomputes the same report, so a committed
+outputs, compressed; for classification only the predicted classes: all that the report reads
+of the logits). `smat.report DIR` on an archive recomputes the same report, so a committed
 study stays recomputable from the repository after its runs are gone.
 
 A folder with only a `cells.csv` (what every report writes, one row per cell) is read as a last
@@ -183,14 +184,21 @@ def write_archive(cells: list[Cell], invocations: list[dict[str, Any]], out: str
             if j is None:
                 j = len(tests)
                 tests.append({k: p[k] for k in shared})
-                arrays.update({f"test{j}.{k}": p[k] for k in shared})
-            arrays[f"cell{i}.student_logits"] = p["student_logits"]
+                arrays.update({f"test{j}.{k}": _compact(cell, p[k]) for k in shared})
+            arrays[f"cell{i}.student_logits"] = _compact(cell, p["student_logits"])
             entry["test_set"] = j
         entries.append(entry)
     np.savez_compressed(os.path.join(out, ARRAYS), **arrays)
     checkpointing.write_json(
         os.path.join(out, ARCHIVE), {"invocations": invocations, "cells": entries}
     )
+
+
+def _compact(cell: Cell, logits: np.ndarray) -> np.ndarray:
+    """Classification logits -> their one-hot argmax (int8; the report reads only the argmax)."""
+    if cell.field("task", "classification") != "classification" or logits.dtype.kind != "f":
+        return logits
+    return np.eye(logits.shape[-1], dtype=np.int8)[logits.argmax(-1)]
 
 
 def _read_archive(root: str) -> tuple[list[Cell], list[dict[str, Any]]]:
