@@ -245,7 +245,7 @@ def _read_cells_csv(path: str) -> list[Cell]:
         for row in csv.DictReader(f):
             values = {k: _value(v) for k, v in row.items()}
             labels = {k[len("label.") :]: v for k, v in values.items() if k.startswith("label.")}
-            hparams = {k: v for k, v in values.items() if k in config_lib.HPARAMS and v is not None}
+            hparams = {k: v for k, v in values.items() if k in config_lib.HPARAMS}
             summary = {
                 k: v
                 for k, v in values.items()

@@ -144,9 +144,14 @@ def report(
         "",
         *dict.fromkeys(i["description"] for i in invocations if i.get("description")),
         "",
-        "Sweep "
-        + "; ".join(
-            f"`{os.path.relpath(i['sweep_file'])}`, variant `{i['variant']}`" for i in invocations
+        (
+            "Sweep "
+            + "; ".join(
+                f"`{os.path.relpath(i['sweep_file'])}`, variant `{i['variant']}`"
+                for i in invocations
+            )
+            if invocations
+            else "Cells of the committed `cells.csv`"
         )
         + (f"; cells matching {', '.join(only)}" if only else "")
         + (f"; explainers {', '.join(explainers)}" if explainers else "")
