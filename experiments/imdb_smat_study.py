@@ -48,11 +48,12 @@ statistics with the seed as the unit (`_decisive_cells` lists them in order):
   python -m smat.sweep experiments/imdb_smat_study.py \
       --root runs/smat_study_deep --variant deep_k
   python experiments/imdb_smat_study.py report --root runs/smat_study_deep \
-      --out experiments/results/imdb_smat_study_deep
+      --out experiments/results/imdb_smat_study_deep/decisive
 
 The report tests exactly the family `DECISIVE_TESTS` (Holm over it), fixed with the cells,
 and archives the cells' predictions beside it (`smat.report --archive`), so
-`python -m smat.report experiments/results/imdb_smat_study_deep/archive ...` recomputes it.
+`python -m smat.report experiments/results/imdb_smat_study_deep/decisive/archive ...` recomputes
+it.
 """
 
 from __future__ import annotations
