@@ -14,6 +14,12 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _short(path: str) -> str:
+    """experiments/imdb_smat_study.py for /any/clone/experiments/imdb_smat_study.py: the same text
+    on every machine, so a report recomputed elsewhere is identical."""
+    return os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
+
+
 def seed_ranges(seeds) -> str:
     """[0, 1, 2, 3, 7] -> "0-3, 7"."""
     seeds = sorted(seeds)
@@ -147,7 +153,7 @@ def report(
         (
             "Sweep "
             + "; ".join(
-                f"`{os.path.relpath(i['sweep_file'])}`, variant `{i['variant']}`"
+                f"`{_short(i['sweep_file'])}`, variant `{i['variant']}`"
                 for i in invocations
             )
             if invocations
