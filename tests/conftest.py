@@ -59,6 +59,25 @@ def predictions(workdir) -> dict:
         return {k: z[k] for k in z.files}
 
 
+def kill_after_checkpoint(cmd: list[str], workdir, step: int) -> None:
+    """Starts `cmd` (a training command on `workdir`) from the repo root and kills it with
+    SIGKILL, no chance to clean up, once its latest checkpoint has reached `step`."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    latest = os.path.join(workdir, "checkpoints", "latest")
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        steps = [int(d) for d in os.listdir(latest) if d.isdigit()] if os.path.isdir(latest) else []
+        if steps and max(steps) >= step:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 @pytest.fixture
 def run_json_script():
     """Runs a Python script in a fresh interpreter (e.g. with fake devices) from the repo root

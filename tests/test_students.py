@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from smat import config as config_lib
 from smat.callbacks import Callback
 from smat.errors import ConfigError
 from smat.trainers import LearnableTeacherTrainer, StaticTeacherTrainer
+from tests.conftest import kill_after_checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -136,17 +136,7 @@ def test_two_students_killed_then_resumed_are_bit_identical(two_students, tmp_pa
         "--config.teacher.progress=False",
         "--config.meta.num_students=2",
     ]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    latest = tmp_path / "checkpoints" / "latest"
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        steps = [int(d) for d in os.listdir(latest) if d.isdigit()] if latest.exists() else []
-        if steps and max(steps) >= 4:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(cmd, tmp_path, 4)
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming" in done.stdout

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from smat import checkpointing
 from smat.callbacks import Callback
 from smat.trainers import NoTeacherTrainer
+from tests.conftest import kill_after_checkpoint
 from tests.conftest import predictions as _predictions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -156,17 +156,7 @@ def test_sigkill_then_resume_is_bit_identical(reference, tmp_path, cache_dir):
         f"--config.data.cache_dir={cache_dir}",
         "--config.progress=False",
     ]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    latest = tmp_path / "checkpoints" / "latest"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        steps = [int(d) for d in os.listdir(latest) if d.isdigit()] if latest.exists() else []
-        if steps and max(steps) >= 24:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(cmd, tmp_path, 24)
     assert not (tmp_path / "summary.json").exists()
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
