@@ -27,6 +27,7 @@ import numpy as np
 
 import smat
 from smat import config as config_lib
+from smat import statistics
 from smat.evaluation import plausibility, synthetic
 from smat.models import BuiltModel, EncoderConfig, TextClassifier
 
@@ -205,6 +206,7 @@ def _steadiness(k: int, runs, planted: str, batch, word_ids, rationales) -> dict
         "mass_mean": float(np.mean(masses)),
         "mass_sd": float(np.std(masses, ddof=1)) if len(masses) > 1 else 0.0,
         "mass_worst": float(np.min(masses)),
+        "masses": [float(m) for m in masses],
         "simulability": float(np.mean(sims)),
         "wall_time_s": float(np.mean(times)),
     }
@@ -246,6 +248,14 @@ def format_table(result: dict) -> str:
                 f"| {r['k']} | {r['seeds']} | {r['on_planted']:.0%} | {r['mass_mean']:.4f} ± "
                 f"{r['mass_sd']:.4f} | {r['mass_worst']:.4f} | {r['simulability']:.4f} | "
                 f"{r['wall_time_s']:.0f} s | {', '.join(r['top_heads'])} |"
+            )
+        first = st["rows"][0]
+        for r in st["rows"][1:]:  # paired by seed: student 0 of each run has the same seed
+            c = statistics.compare(dict(enumerate(r["masses"])), dict(enumerate(first["masses"])))
+            lines.append(
+                f"\nMass on cues, K = {r['k']} minus K = {first['k']} over {len(r['masses'])} "
+                f"paired seeds: {c.difference:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}], "
+                f"{c.method} p = {c.p:.3f}."
             )
     lines.append(f"Wall time: {result['wall_time_s']} s")
     return "\n".join(lines)
