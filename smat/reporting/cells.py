@@ -141,12 +141,11 @@ def read(
     return cells, invocations
 
 
-def _minimal_config(config: dict[str, Any]) -> dict[str, Any]:
+def _minimal_config(cell: Cell) -> dict[str, Any]:
+    """The config fields the report reads (CONFIG_FIELDS), nested as in config.json."""
     out: dict[str, Any] = {}
     for dotted in CONFIG_FIELDS:
-        node: Any = config
-        for key in dotted.split("."):
-            node = node.get(key) if isinstance(node, dict) else None
+        node = cell.field(dotted)
         if node is not None:
             *parents, last = dotted.split(".")
             target = out
@@ -167,7 +166,7 @@ def write_archive(cells: list[Cell], invocations: list[dict[str, Any]], out: str
             "name": cell.name,
             "labels": cell.labels,
             "status": cell.status,
-            "config": _minimal_config(cell.config),
+            "config": _minimal_config(cell),
             "hparams": cell.hparams,
             "summary": cell.summary,
         }
