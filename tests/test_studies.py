@@ -66,3 +66,42 @@ def test_synthetic_distractor_splits_are_disjoint():
     ids = pre["input_ids"]
     positive_distractor = ((ids >= 19) & (ids < 27)).any(1)  # 8 cues x 2, then 8 positive
     np.testing.assert_array_equal(positive_distractor, pre["label"] == 1)
+
+
+def _study_module():
+    spec = importlib.util.spec_from_file_location("imdb_smat_study", STUDY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_decisive_deep_cells_are_valid_paired_and_tested_as_registered(tmp_path):
+    """deep_seeds / deep_k: valid configs, 10 seeds per arm, each frozen explainer teaching the
+    fresh seed 10 + s, and every pre-registered test names arms the sweeps make."""
+    study = _study_module()
+    cells = [c for v in ("deep_seeds", "deep_k") for c in sweep.load_sweep(STUDY, v).cells]
+    seeds: dict[str, set] = {}
+    for cell in cells:
+        config_lib.validate(sweep.cell_config(cell, str(tmp_path)))
+        seeds.setdefault(cell.labels["explainer"], set()).add(cell.labels["seed"])
+        source = cell.overrides.get("teacher_explainer.from_run", "")
+        if cell.labels["explainer"].startswith("transfer_"):
+            assert source.endswith(f"/seed{cell.labels['seed'] - 10}"), cell.name
+    assert all(len(s) >= 10 for s in seeds.values()), seeds
+    assert seeds["layer3"] == set(range(20))
+    k4 = next(c for c in cells if c.name == "n500/smat_lr2e-3_k4/seed0")
+    assert sweep.cell_config(k4, str(tmp_path)).meta.num_students == study.K_STUDENTS
+    arms = set(seeds) | {f"search:{study.SEARCH}"}
+    assert all(a in arms and b in arms for a, b in study.DECISIVE_TESTS)
+
+
+def test_the_committed_decisive_report_recomputes_from_its_archive(tmp_path):
+    """The deep study's committed report is what smat.report computes from the committed
+    archive of its cells (the runs themselves are not in the repository)."""
+    study = _study_module()
+    committed = os.path.join(REPO, "experiments", "results", "imdb_smat_study_deep", "decisive")
+    study.report(os.path.join(committed, "archive"), str(tmp_path))
+    for name in ("report.md", "results.csv", "tests.csv"):
+        want = open(os.path.join(committed, name)).read().split("\n", 1)[-1]
+        got = open(os.path.join(tmp_path, name)).read().split("\n", 1)[-1]
+        assert got == want, name

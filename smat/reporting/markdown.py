@@ -153,13 +153,18 @@ def report(
         (
             "Sweep "
             + "; ".join(
-                f"`{_short(i['sweep_file'])}`, variant `{i['variant']}`"
-                for i in invocations
+                f"`{_short(i['sweep_file'])}`, variant `{i['variant']}`" for i in invocations
             )
             if invocations
             else "Cells of the committed `cells.csv`"
         )
-        + (f"; cells matching {', '.join(only)}" if only else "")
+        + (
+            f"; cells matching {', '.join(only)}"
+            if only and len(only) <= 5
+            else f"; the {len(only)} cells the caller named"
+            if only
+            else ""
+        )
         + (f"; explainers {', '.join(explainers)}" if explainers else "")
         + f". Simulability = {metric} on "
         + (
