@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -348,6 +349,29 @@ def test_select_keeps_the_best_run_on_validation_and_exports_it_for_teaching(
     # Not a SMAT run among the candidates: one line, nothing written.
     assert select_explainer.main([one, os.path.join(one, "teacher"), "--out", out + "2"]) == 2
     assert "not a SMAT run" in capsys.readouterr().err and not os.path.exists(out + "2")
+
+
+@pytest.mark.parametrize(
+    "field, value, needle",
+    [
+        ("teacher_explainer.head", 40, "teacher_explainer.head=40, but the model has 12 heads"),
+        ("teacher_explainer.layer", 9, "teacher_explainer.layer=9, but the model has 1 layers"),
+        ("teacher_explainer.layer", -2, "teacher_explainer.layer=-2"),
+        ("student_explainer.head", 12, "student_explainer.head=12, but the model has 12 heads"),
+    ],
+)
+def test_a_layer_or_head_beyond_the_model_is_refused_not_clamped(
+    smat_run, tmp_path, cache_dir, field, value, needle
+):
+    """JAX clamps an out-of-range index: head=40 of 12 used to train with another head and
+    report its simulability (rc 0); layer=9 of 1 ended in an IndexError traceback."""
+    _, ref_dir, _ = smat_run
+    c = _config("imdb_static", cache_dir, teacher_workdir=os.path.join(ref_dir, "teacher"))
+    section, key = field.split(".")
+    c[section][key] = value
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        StaticTeacherTrainer(c, str(tmp_path)).fit()
+    assert not os.path.exists(tmp_path / "checkpoints")
 
 
 def test_student_data_must_match_the_teacher(smat_run, tmp_path, cache_dir):

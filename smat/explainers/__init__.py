@@ -16,6 +16,7 @@ from smat.errors import ConfigError
 from smat.explainers.attention import AttentionExplainer
 from smat.explainers.normalizers import entmax15, normalize, sparsemax
 from smat.explainers.saliency import SaliencyExplainer, integrated_gradients
+from smat.models.protocol import attention_grid
 from smat.registry import Registry
 
 __all__ = [
@@ -81,6 +82,16 @@ def build(cfg: ml_collections.ConfigDict, learnable: bool = False):
         raise ConfigError(f"explainer {cfg.name!r}: {e}") from None
 
 
+def _check_index(index: int | None, size: int, field: str, what: str) -> None:
+    """An index into the model's real layers or heads, Python-style (-1: the last); JAX would
+    clamp an index beyond the end silently and explain with another layer or head."""
+    if index is not None and not -size <= index < size:
+        raise ConfigError(
+            f"{field}={index}, but the model has {size} {what}: use 0..{size - 1} (or -1 for "
+            "the last), or None for all"
+        )
+
+
 def check_model(explainer, out: Any, accepts_embeds: bool, who: str) -> None:
     """Raises ConfigError if a model's output `out` (shapes suffice) lacks what `explainer` needs.
 
@@ -101,6 +112,9 @@ def check_model(explainer, out: Any, accepts_embeds: bool, who: str) -> None:
             "give the teacher a gradient explainer (gradient_x_input, gradient_norm, "
             "integrated_gradients)"
         )
+    if isinstance(explainer, AttentionExplainer):
+        _check_index(explainer.layer, attention_grid(out)[0], f"{who}_explainer.layer", "layers")
+        _check_index(explainer.head, attention_grid(out)[1], f"{who}_explainer.head", "heads")
     if method == "attention_x_value" and not hasattr(out, "encoder"):
         raise ConfigError(
             f"explainer 'attention_x_value' reads value vectors inside smat's own encoder; the "
