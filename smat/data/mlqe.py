@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from smat.data import textfiles
 from smat.errors import ConfigError
 
 
@@ -47,23 +48,27 @@ def read_mlqe(
     """(source sentences, translations, float32 scores) of every row of the .tsv file(s)."""
     texts, pairs, scores = [], [], []
     for path in _tsv_files(source):
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            missing = {text_column, pair_column, label_column} - set(reader.fieldnames or [])
-            if missing:
+        header, rows = textfiles.read_rows(path, delimiter="\t", quoting=csv.QUOTE_NONE)
+        missing = {text_column, pair_column, label_column} - set(header)
+        if missing:
+            raise ConfigError(
+                f"{path} has no column(s) {sorted(missing)} (columns: {header}); "
+                "set data.text_column / data.pair_column / data.label_column"
+            )
+        for line, row in enumerate(rows, start=2):
+            try:
+                score = float(row[label_column])
+            except (TypeError, ValueError):
                 raise ConfigError(
-                    f"{path} has no column(s) {sorted(missing)} (columns: {reader.fieldnames}); "
-                    "set data.text_column / data.pair_column / data.label_column"
-                )
-            for line, row in enumerate(reader, start=2):
-                try:
-                    scores.append(float(row[label_column]))
-                except (TypeError, ValueError):
-                    raise ConfigError(
-                        f"{path}:{line}: {label_column}={row[label_column]!r} is not a number"
-                    ) from None
-                texts.append(row[text_column])
-                pairs.append(row[pair_column])
+                    f"{path}:{line}: {label_column}={row[label_column]!r} is not a number"
+                ) from None
+            if not np.isfinite(np.float32(score)):  # NaN / inf would make every Pearson r NaN
+                raise ConfigError(f"{path}:{line}: {label_column}={score} is not finite in float32")
+            if row[text_column] is None or row[pair_column] is None:
+                raise ConfigError(f"{path}:{line}: fewer columns than the header; fix the row")
+            scores.append(score)
+            texts.append(row[text_column])
+            pairs.append(row[pair_column])
     if not texts:
         raise ConfigError(f"data.source={source!r} holds no rows")
     return texts, pairs, np.asarray(scores, np.float32)
@@ -79,8 +84,10 @@ class TaggedPair:
 
 
 def _lines(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
+    """The file's lines, as text-mode reading gives them (universal newlines)."""
+    text = textfiles.read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    return lines[:-1] if text.endswith("\n") or not text else lines
 
 
 def read_word_tags(folder: str) -> list[TaggedPair]:
