@@ -101,10 +101,7 @@ def load_sweep(path: str, variant: str, overrides: dict[str, Any] | None = None)
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no sweep file {path!r}")
-    spec = importlib.util.spec_from_file_location("_smat_sweep", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sweep = module.get_sweep(variant)
+    sweep = _call_sweep_file(path, variant)
     here = os.path.dirname(os.path.abspath(path))
     names = [c.name for c in sweep.cells]
     if len(set(names)) != len(names):
@@ -129,6 +126,31 @@ def load_sweep(path: str, variant: str, overrides: dict[str, Any] | None = None)
         for c in sweep.cells
     ]
     return dataclasses.replace(sweep, cells=cells)
+
+
+def _call_sweep_file(path: str, variant: str) -> Sweep:
+    """`get_sweep(variant)` of the file; its errors as one ValueError naming file and line."""
+    try:
+        spec = importlib.util.spec_from_file_location("_smat_sweep", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not callable(getattr(module, "get_sweep", None)):
+            raise ValueError(f"{path}: defines no get_sweep(variant) function")
+        return module.get_sweep(variant)
+    except SyntaxError as e:
+        raise ValueError(f"{path} line {e.lineno}: {e.msg}") from None
+    except ValueError as e:
+        if str(e).startswith(path):
+            raise
+        raise ValueError(f"{path}{_line_in(path, e)}: {e}") from None
+    except Exception as e:  # the file's own bug: where it is, in one line
+        raise ValueError(f"{path}{_line_in(path, e)}: {type(e).__name__}: {e}") from None
+
+
+def _line_in(path: str, error: BaseException) -> str:
+    """" line N" of the innermost frame of `path` in the error's traceback ("" if none)."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == path]
+    return f" line {frames[-1].lineno}" if frames else ""
 
 
 FAILED = "failed.json"  # in a cell's workdir: the error of its last failed attempt

@@ -436,6 +436,21 @@ def test_bad_sweep_cells_are_refused_before_anything_runs(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "r" / "teacher")
 
 
+@pytest.mark.parametrize(
+    "source, needle",
+    [
+        ("def get_sweep(variant):\n    return [\n", "bad.py line 2: '[' was never closed"),
+        ("def get_sweep(variant):\n    x = {}\n    return x['cells']\n", "bad.py line 3: KeyError"),
+        ("cells = []\n", "bad.py: defines no get_sweep(variant) function"),
+    ],
+)
+def test_a_broken_sweep_file_gets_one_line_with_its_file_and_line(tmp_path, capsys, source, needle):
+    (tmp_path / "bad.py").write_text(source)
+    assert sweep.main([str(tmp_path / "bad.py"), "--root", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sweep error: ") and needle in err and err.count("\n") == 1, err
+
+
 def test_viewer_writes_a_page_that_renders_in_a_headless_browser(smoke_sweep, tmp_path, capsys):
     import shutil
     import subprocess
