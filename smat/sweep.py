@@ -148,7 +148,7 @@ def _call_sweep_file(path: str, variant: str) -> Sweep:
 
 
 def _line_in(path: str, error: BaseException) -> str:
-    """" line N" of the innermost frame of `path` in the error's traceback ("" if none)."""
+    """The ' line N' of the innermost frame of `path` in the error's traceback ('' if none)."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == path]
     return f" line {frames[-1].lineno}" if frames else ""
 

@@ -13,6 +13,8 @@ import urllib.request
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smat.annotate import RankingError, StaleAnswer, Store, analysis, load_study, validate
 from smat.annotate.app import create_app
@@ -301,6 +303,61 @@ def test_served_study_takes_concurrent_annotators_and_survives_a_kill(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+FIELD = st.one_of(
+    st.sampled_from(["1", "²", "٣", "1" * 5000, "-1", "0", "9" * 10, " 2 ", "", "1.0", "\x00"]),
+    st.text(max_size=30),
+)
+
+
+@pytest.fixture(scope="module")
+def fuzzed_app(tmp_path_factory):
+    study = _text_study(tmp_path_factory.mktemp("fuzz") / "s", n=2)
+    client = create_app(study.folder).test_client()
+    key = _key(client.post("/start", data={"name": "fuzz"}).headers["Location"])
+    return client, key
+
+
+@given(
+    ranks=st.lists(FIELD, min_size=0, max_size=6),
+    revision=FIELD,
+    action=st.sampled_from(["rank", "skip", "", "x"]),
+    name=FIELD,
+)
+def test_nothing_a_client_sends_gets_a_server_error(fuzzed_app, ranks, revision, action, name):
+    """Ranks, revisions, actions and names as unicode digits (int('²') raises), thousands of
+    digits (int refuses > 4,300), signs, spaces, NULs or any text: 4xx with a message, or a
+    redirect, never a 5xx."""
+    client, key = fuzzed_app
+    data = {f"rank{i}": r for i, r in enumerate(ranks)} | {"action": action, "revision": revision}
+    for pos in (1, 2):
+        r = client.post(f"/a/{key}/{pos}", data=data)
+        assert r.status_code < 500, r.data[-500:]
+    assert client.post("/start", data={"name": name}).status_code < 500
+
+
+def test_oversized_requests_ports_read_only_studies_and_keys_in_logs(tmp_path, capsys):
+    from smat.annotate.__main__ import main
+    from smat.annotate.app import MAX_REQUEST_BYTES, hide_keys
+
+    study = _text_study(tmp_path / "s", n=1)
+    client = create_app(study.folder).test_client()
+    big = client.post("/start", data={"name": "x" * (3 * 1024 * 1024)})
+    assert big.status_code == 413 and MAX_REQUEST_BYTES < 3 * 1024 * 1024
+    assert main(["serve", study.folder, "--port", "99999"]) == 2
+    assert "a TCP port is 0..65535" in capsys.readouterr().err
+    assert hide_keys('"POST /a/Zx9_k-Q/3 HTTP/1.1" 303') == '"POST /a/***/3 HTTP/1.1" 303'
+    if os.geteuid() != 0:  # root writes anywhere: a read-only folder needs an ordinary user
+        readonly = tmp_path / "ro"
+        shutil.copytree(study.folder, readonly)
+        os.remove(readonly / "answers.sqlite")
+        os.chmod(readonly, 0o555)
+        try:
+            assert main(["keys", str(readonly)]) == 2
+            assert "cannot be opened for writing" in capsys.readouterr().err
+        finally:
+            os.chmod(readonly, 0o755)
 
 
 def test_serve_refuses_a_busy_port_with_the_fix(tmp_path, capsys):

@@ -14,6 +14,7 @@ the server.
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 
 import flask
@@ -23,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from smat.annotate import rankings
 from smat.annotate.store import SKIPPED, StaleAnswer
 from smat.annotate.study import IMAGE, load_study
+from smat.errors import ConfigError
 
 MAX_NAME = 60
 NEW_KEY = (
@@ -40,12 +42,17 @@ class Slot:
     rank: int | None
 
 
+MAX_REQUEST_BYTES = 64 * 1024
+
+
 def create_app(folder: str) -> flask.Flask:
     """The WSGI app of a study folder (also servable by any WSGI server)."""
     study = load_study(folder)
     store = study.store()
     n, k = len(study.examples), len(study.explainers)
     app = flask.Flask(__name__)
+    # A form here is a name or k ranks: anything larger is refused (413) before it is parsed.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
     def render(template: str, status: int = 200, **context):
         html = flask.render_template(template, n=n, k=k, kind=study.kind, **context)
@@ -142,8 +149,8 @@ def create_app(folder: str) -> flask.Flask:
         example = example_at(pos)
         form = flask.request.form
         action = form.get("action")
-        revision = form.get("revision", "")
-        if action not in ("rank", "skip") or not revision.isdigit():
+        revision = rankings.small_int(form.get("revision", ""))
+        if action not in ("rank", "skip") or revision is None or revision < 0:
             flask.abort(400, "malformed submission: it needs action=rank|skip and a revision")
         order = study.order(aid, example.id)
         ranking = None
@@ -152,11 +159,11 @@ def create_app(folder: str) -> flask.Flask:
             try:
                 ranks = rankings.validate(submitted, k)
             except rankings.RankingError as e:
-                chosen = [int(r) if r.isdigit() else None for r in submitted]
+                chosen = [rankings.small_int(r.strip()) for r in submitted]
                 return example_page(key, pos, 400, error=_lettered(str(e)), chosen=chosen)
             ranking = dict(zip(order, ranks, strict=True))
         try:
-            store.submit(aid, example.id, ranking, order, int(revision))
+            store.submit(aid, example.id, ranking, order, revision)
         except StaleAnswer:
             message = (
                 "This example's answer changed after this page was loaded (a second submit, "
@@ -202,6 +209,11 @@ def create_app(folder: str) -> flask.Flask:
     return app
 
 
+def hide_keys(text: str) -> str:
+    """'/a/<key>/3' -> '/a/***/3' (request lines in logs)."""
+    return re.sub(r"/a/[^/\s?]+", "/a/***", text)
+
+
 def _lettered(message: str) -> str:
     """'explanation 2: ...' -> 'explanation B: ...' (annotators see letters)."""
     for i in range(len(LETTERS)):
@@ -211,10 +223,20 @@ def _lettered(message: str) -> str:
 
 def serve(folder: str, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serves the study until interrupted (a threaded server: annotators work concurrently)."""
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
 
+    class KeyHidingHandler(WSGIRequestHandler):
+        """The access log without annotators' secret keys (they are the only credential)."""
+
+        def log_request(self, *args, **kwargs):
+            self.requestline = hide_keys(self.requestline)
+            super().log_request(*args, **kwargs)
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port}: a TCP port is 0..65535 (0: any free one)")
+    app = create_app(folder)
     # A busy port: werkzeug prints the problem and the fix and exits with status 1.
-    server = make_server(host, port, create_app(folder), threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=KeyHidingHandler)
     print(f"study {folder}: open http://{host}:{server.server_port}/ (Ctrl-C stops)", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(

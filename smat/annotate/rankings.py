@@ -8,6 +8,7 @@ third item is second although two items are better).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -22,6 +23,12 @@ def competition_ranks(ranks: Sequence[int]) -> list[int]:
     return [1 + sum(other < r for other in ranks) for r in ranks]
 
 
+def small_int(text: str) -> int | None:
+    """The int an ASCII decimal of at most 9 digits spells (optionally negative), else None:
+    not `str.isdigit`, which takes '²' (then `int` raises), nor `int` on thousands of digits."""
+    return int(text) if re.fullmatch(r"-?[0-9]{1,9}", text) else None
+
+
 def validate(ranks: Sequence[object], k: int) -> list[int]:
     """Checks a submitted ranking of `k` items and returns it as ints.
 
@@ -34,9 +41,10 @@ def validate(ranks: Sequence[object], k: int) -> list[int]:
     out = []
     for i, r in enumerate(ranks):
         text = str(r).strip()
-        if not text.lstrip("-").isdigit():
-            raise RankingError(f"explanation {i + 1}: rank {text or '(empty)'!r} is not a number")
-        value = int(text)
+        value = small_int(text)
+        if value is None:
+            shown = text if len(text) <= 12 else text[:12] + "..."
+            raise RankingError(f"explanation {i + 1}: rank {shown or '(empty)'!r} is not a number")
         if not 1 <= value <= k:
             raise RankingError(f"explanation {i + 1}: rank {value} is not between 1 and {k}")
         out.append(value)

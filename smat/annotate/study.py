@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import os
 import random
+import sqlite3
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,14 @@ class Study:
             return f.read()
 
     def store(self) -> Store:
-        return Store(self.file(DATABASE))
+        path = self.file(DATABASE)
+        try:
+            return Store(path)
+        except sqlite3.Error as e:  # e.g. a read-only folder, or a damaged file
+            raise ConfigError(
+                f"{path}: the study's answer database cannot be opened for writing ({e}); "
+                "serve a copy of the study in a folder you can write to"
+            ) from None
 
 
 def _check_id(name: str, what: str) -> None:
