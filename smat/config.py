@@ -9,6 +9,7 @@ The config is locked: an unknown field or a value of the wrong type is rejected.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -309,6 +310,7 @@ def diff(a: dict, b: dict, prefix: str = "", defaults: dict | None = None) -> li
 
 
 _CHOICES = {
+    "setup": ("no_teacher", "static_teacher", "learnable_teacher"),
     "model.pooling": ("scalar_mix", "cls"),
     "model.dtype": ("float32", "bfloat16"),
     "optim.name": ("adamw", "sgd"),
@@ -344,6 +346,61 @@ _NON_NEGATIVE = (
 )
 
 
+# Numbers may be negative only here (-1: every device, the last layer or head).
+_NEGATIVE_OK = ("mesh.data", "explainer.layer", "explainer.head")
+# Ranges by field name, for every section that has the field (optim, meta.optim, teacher.*...).
+_RANGES = {
+    ("optim.b1", "optim.b2", "optim.momentum"): (0.0, 1.0, "in [0, 1)"),
+    ("optim.eps", "explainer.temperature"): (0.0, None, "> 0"),
+    (
+        "model.hidden_size",
+        "model.num_heads",
+        "model.intermediate_size",
+        "model.max_position_embeddings",
+        "model.patch_size",
+        "model.image_size",
+        "model.num_channels",
+        "explainer.ig_steps",
+    ): (1, None, ">= 1"),
+}
+
+
+def _leaves(c, prefix: str = ""):
+    for key, value in c.items():
+        if isinstance(value, ml_collections.ConfigDict | dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _check_values(c: ml_collections.ConfigDict, error: type[Exception]) -> None:
+    """Every number finite, and non-negative unless a -1 means something; a field whose
+    default is a value not left empty (None); ranges by field name. Without this a NaN or a
+    negative size passes here and fails later as a traceback, or trains silently wrong."""
+    default = dict(_leaves(defaults()))
+    for field, value in _leaves(c):
+        if value is None:
+            if default.get(field, default.get(field.partition(".")[2])) is not None:
+                raise error(f"{field}=None: give a value (smat/config.py documents the field)")
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if not math.isfinite(value):
+            raise error(f"{field}={value} must be a finite number")
+        if value < 0 and not field.endswith(_NEGATIVE_OK):
+            raise error(f"{field}={value} must be >= 0")
+        for names, (low, high, text) in _RANGES.items():
+            if field.endswith(names) and not (
+                (value > low if low == 0.0 and high is None else value >= low)
+                and (high is None or value < high)
+            ):
+                raise error(f"{field}={value} must be {text}")
+
+
+TOKEN_NORMS = ("softmax", "sparsemax", "entmax15")
+HEAD_NORMS = ("sparsemax", "softmax", "entmax15", "none")
+
+
 def _get(c: ml_collections.ConfigDict, dotted: str):
     for part in dotted.split("."):
         c = c[part]
@@ -354,6 +411,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     """Rejects values that cannot work, before anything is loaded; raises ConfigError."""
     from smat.errors import ConfigError
 
+    _check_values(c, ConfigError)
     for field, choices in _CHOICES.items():
         if _get(c, field) not in choices:
             raise ConfigError(f"{field}={_get(c, field)!r}; choose one of {', '.join(choices)}")
@@ -490,6 +548,12 @@ def _validate_teacher_section(c: ml_collections.ConfigDict) -> None:
 
 def _validate_student_sections(c: ml_collections.ConfigDict, error: type[Exception]) -> None:
     """The student-only sections: ψ's optimiser, the meta-step's validation batch."""
+    for section in ("teacher_explainer", "student_explainer"):
+        for field, choices in (("token_norm", TOKEN_NORMS), ("head_norm", HEAD_NORMS)):
+            if c[section][field] not in choices:
+                raise error(
+                    f"{section}.{field}={c[section][field]!r}; choose one of {', '.join(choices)}"
+                )
     e = c.explainer_optim
     if e.name not in ("student", "adamw", "sgd"):
         raise error(f"explainer_optim.name={e.name!r}; choose student, adamw or sgd")
