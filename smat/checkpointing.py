@@ -211,11 +211,17 @@ class Checkpointer:
         self.best.close()
 
 
-def write_json(path: str, obj: Any) -> None:
-    tmp = f"{path}.tmp"
+def write_text(path: str, text: str) -> None:
+    """Writes `path` atomically (a temporary file, then a rename): a kill at any moment leaves
+    the old file or the new one, never a torn one."""
+    tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        f.write(text)
     os.replace(tmp, path)
+
+
+def write_json(path: str, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
 def read_json(path: str) -> Any:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import sys
 from typing import Any
@@ -214,10 +215,11 @@ def comparisons(
 
 def _csv(path: str, records: list[dict[str, Any]]) -> None:
     fields = list(dict.fromkeys(k for r in records for k in r))
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(records)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(records)
+    checkpointing.write_text(path, text.getvalue())
 
 
 CELL_RESULTS = ("best_step", "test/simulability", "test/accuracy", "wall_time_s", *MOVEMENT)
@@ -317,8 +319,7 @@ def write(
         head_plots=head_plots,
         missing=missing,
     )
-    with open(os.path.join(out, "report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    checkpointing.write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
     if archive:
         cells_lib.write_archive(cells, invocations, archive)
     return {"rows": rows, "tests": tests, "missing": missing}

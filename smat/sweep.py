@@ -196,35 +196,39 @@ def write_manifest(
     with a different config is refused (ValueError naming the fields), before any work.
     """
     path = os.path.join(root, "sweep.json")
-    old = checkpointing.read_json(path) if os.path.isfile(path) else {"cells": []}
-    cells = {c["name"]: c for c in old["cells"]}
-    defaults = config_lib.defaults()  # a field recorded before it existed ran at its default
-    for cell in sweep.cells:
-        config = config_lib.to_dict(cell_config(cell, root))
-        known = cells.get(cell.name, {}).get("config")
-        changes = config_lib.diff(known, config, defaults=defaults) if known is not None else []
-        if changes:
-            raise ValueError(
-                f"cell {cell.name} is already in {path} with another config ({'; '.join(changes)}"
-                "): rename the cell or use another --root"
-            )
-        cells[cell.name] = {
-            "name": cell.name,
-            "workdir": cell_dir(root, cell),
-            "labels": cell.labels,
-            "config": config,
-        }
+    configs = {cell.name: config_lib.to_dict(cell_config(cell, root)) for cell in sweep.cells}
     invocation = {
         "sweep_file": os.path.abspath(sweep_file),
         "variant": variant,
         "overrides": overrides,
         "description": sweep.description,
     }
-    invocations = _invocations(old)
-    if invocation not in invocations:
-        invocations.append(invocation)
+    defaults = config_lib.defaults()  # a field recorded before it existed ran at its default
     os.makedirs(root, exist_ok=True)
-    checkpointing.write_json(path, {"invocations": invocations, "cells": list(cells.values())})
+    # Two sweeps starting on one root at once must both be recorded: read, merge and write
+    # under one lock (and the write is atomic: a kill leaves the old file or the new one).
+    with workdir_lib.exclusive(os.path.join(root, ".sweep.lock")):
+        old = checkpointing.read_json(path) if os.path.isfile(path) else {"cells": []}
+        cells = {c["name"]: c for c in old["cells"]}
+        for cell in sweep.cells:
+            known = cells.get(cell.name, {}).get("config")
+            config = configs[cell.name]
+            changes = config_lib.diff(known, config, defaults=defaults) if known else []
+            if changes:
+                raise ValueError(
+                    f"cell {cell.name} is already in {path} with another config "
+                    f"({'; '.join(changes)}): rename the cell or use another --root"
+                )
+            cells[cell.name] = {
+                "name": cell.name,
+                "workdir": cell_dir(root, cell),
+                "labels": cell.labels,
+                "config": config,
+            }
+        invocations = _invocations(old)
+        if invocation not in invocations:
+            invocations.append(invocation)
+        checkpointing.write_json(path, {"invocations": invocations, "cells": list(cells.values())})
 
 
 def _invocations(manifest: dict[str, Any]) -> list[dict[str, Any]]:

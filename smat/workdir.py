@@ -7,6 +7,7 @@ The file names the holder (pid, host, start time) for the message a second proce
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -72,6 +73,18 @@ def _read_holder(path: str) -> dict:
 
 def describe(info: dict) -> str:
     return f"pid {info.get('pid')} on {info.get('host')} (since {info.get('since')})"
+
+
+@contextlib.contextmanager
+def exclusive(path: str):
+    """Waits for, then holds, an exclusive `flock` on `path` (created) for a short
+    read-modify-write of a shared file, e.g. two sweeps starting on one root."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class WorkdirLock:

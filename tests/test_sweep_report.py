@@ -5,6 +5,9 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -293,6 +296,53 @@ def test_a_pre_registered_family_replaces_the_default_tests(tmp_path):
     result = report.write(root, samples=50, compare_pairs=[("smat", "layer1")], default_tests=False)
     assert [(t["explainer"], t["baseline"]) for t in result["tests"]] == [("smat", "layer1")]
     assert result["tests"][0]["p_holm"] == result["tests"][0]["comparison"].p  # a family of 1
+
+
+def test_a_report_killed_while_writing_leaves_whole_files(tmp_path):
+    """Every file a report writes is replaced atomically: killed at random moments, what is
+    on disk is always the previous complete report (the output is deterministic, so equal
+    bytes), never a torn file."""
+    root = str(tmp_path)
+    _fake_sweep(root, {f"e{i}": [0.8, 0.81, 0.82, 0.83] for i in range(8)}, n=2000)
+    cmd = [sys.executable, "-m", "smat.report", root, "--bootstrap", "3000"]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=600)
+    names = ("report.md", "results.csv", "tests.csv", "cells.csv", "simulability.png")
+    reference = {n: open(os.path.join(root, n), "rb").read() for n in names}
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.0, 6.0))  # past start-up, somewhere in the writing
+        proc.kill()
+        proc.wait()
+        for n in names:
+            assert open(os.path.join(root, n), "rb").read() == reference[n], n
+
+
+def test_two_sweeps_starting_on_one_root_keep_both_records(tmp_path):
+    """sweep.json is read, merged and written under a lock: six sweeps started at once on one
+    root leave six invocations and all their cells (without the lock, some were lost: each
+    sweep reads the record, checks its 60 cells' configs, then writes)."""
+    root = str(tmp_path / "root")
+    procs = []
+    for i in range(6):
+        (tmp_path / f"s{i}.py").write_text(
+            "from smat.sweep import Cell, Sweep\n"
+            "def get_sweep(variant):\n"
+            f"    return Sweep([Cell(f'c{i}_{{j}}', '{REPO}/configs/imdb_static.py:smoke', {{}}, "
+            f"{{'explainer': 'e', 'num_examples': 1, 'seed': j}}) for j in range(60)])\n"
+        )
+        cmd = [sys.executable, "-m", "smat.sweep", str(tmp_path / f"s{i}.py")]
+        procs.append(
+            subprocess.Popen(
+                [*cmd, "--root", root, "--print-commands"],
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )  # fmt: skip
+        )
+    assert all(p.wait(timeout=600) == 0 for p in procs), [p.stderr.read() for p in procs]
+    manifest = json.load(open(os.path.join(root, "sweep.json")))
+    assert len(manifest["invocations"]) == 6 and len(manifest["cells"]) == 6 * 60
 
 
 @pytest.fixture(scope="module")

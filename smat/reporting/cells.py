@@ -187,7 +187,10 @@ def write_archive(cells: list[Cell], invocations: list[dict[str, Any]], out: str
             arrays[f"cell{i}.student_logits"] = _compact(cell, p["student_logits"])
             entry["test_set"] = j
         entries.append(entry)
-    np.savez_compressed(os.path.join(out, ARRAYS), **arrays)
+    tmp = os.path.join(out, f"{ARRAYS}.tmp.{os.getpid()}")
+    with open(tmp, "wb") as f:  # a file object: numpy adds no suffix
+        np.savez_compressed(f, **arrays)
+    os.replace(tmp, os.path.join(out, ARRAYS))  # atomic, as the JSON beside it
     checkpointing.write_json(
         os.path.join(out, ARCHIVE), {"invocations": invocations, "cells": entries}
     )

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from smat.reporting.groups import Group
+
+
+def _save(fig, path: str, **kwargs) -> None:
+    """A PNG written atomically (a temporary file, then a rename), like the report's text."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    fig.savefig(tmp, dpi=120, format="png", **kwargs)
+    os.replace(tmp, path)
 
 
 def simulability(rows, path: str, highlight: str) -> None:
@@ -44,7 +53,7 @@ def simulability(rows, path: str, highlight: str) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -68,6 +77,6 @@ def heads(group: Group, path: str) -> bool:
         ax.set_xticks(range(w.shape[1]))
         ax.set_yticks(range(w.shape[0]))
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="learned head weight")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    _save(fig, path, bbox_inches="tight")
     plt.close(fig)
     return True
