@@ -17,6 +17,8 @@ import json
 import logging
 import os
 import shutil
+import sys
+import time
 from typing import Any
 
 import jax
@@ -48,12 +50,42 @@ def _quiet_orbax():
         logger.setLevel(level)
 
 
+ABANDON_GRACE_S = 1.0
+ORBAX_LOG = "orbax_errors.log"  # in checkpoints/: Orbax's own error reports, off the screen
+
+
+class _OrbaxErrorsToFile(logging.Filter):
+    """Orbax's background save threads log each failure at ERROR with tracebacks (hundreds of
+    lines for one full disk); the run reports it in one line (`Checkpointer._saving`), and the
+    details go to `checkpoints/orbax_errors.log`."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.last = ""  # the latest error's message, for the one line
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or "orbax" not in record.pathname:
+            return True
+        self.last = record.getMessage()
+        try:
+            with open(self.path, "a") as f:
+                f.write(logging.Formatter().format(record) + "\n")
+        except OSError:  # the disk that failed the save may refuse this too
+            pass
+        return False
+
+
 class Checkpointer:
     """Saves and restores the `latest` train states and the `best` params of a workdir."""
 
     def __init__(self, workdir: str, keep: int = 2, async_save: bool = True):
         root = os.path.join(os.path.abspath(workdir), "checkpoints")
         self.root = root
+        self.keep = keep
+        self._pending: int | None = None  # the latest save still being written in the background
+        self._errors = _OrbaxErrorsToFile(os.path.join(root, ORBAX_LOG))
+        logging.getLogger("absl").addFilter(self._errors)
         self.latest = ocp.CheckpointManager(
             os.path.join(root, "latest"),
             options=ocp.CheckpointManagerOptions(
@@ -81,6 +113,8 @@ class Checkpointer:
         """Saves the train state at `step` (asynchronously if configured)."""
         if step in self.latest.all_steps():
             return
+        self._check_pending()
+        self._pending = step
         with self._saving(f"latest/{step}"):
             self.latest.save(
                 step,
@@ -89,17 +123,58 @@ class Checkpointer:
                 ),
             )
 
+    def _check_pending(self) -> None:
+        """Raises for the previous background save if it did not land: Orbax reports such a
+        failure only in its log, and training would go on without checkpoints."""
+        if self._pending is None:
+            return
+        step, self._pending = self._pending, None
+        with self._saving(f"latest/{step}"):
+            self.latest.wait_until_finished()
+            self.latest.reload()
+            if step not in self.latest.all_steps():
+                cause = _cause(self._errors.last) or "no error reported"
+                raise OSError(f"{cause} (Orbax's report: {os.path.join(self.root, ORBAX_LOG)})")
+
+    def check_space(self, state: Any, params: Any) -> None:
+        """Refuses (CheckpointError) before training when the disk cannot hold one latest and
+        one best checkpoint: each holds the parameters, dense floats that hardly compress, so
+        twice their size is a floor. Below the most the kept checkpoints can take (their
+        uncompressed size; optimizer moments compress while they are mostly zeros): a warning
+        line."""
+        state_mb, params_mb = (_megabytes(tree) for tree in (state, params))
+        os.makedirs(self.root, exist_ok=True)
+        free_mb = shutil.disk_usage(self.root).free / 2**20
+        floor_mb = 2 * params_mb
+        full_mb = (self.keep + 1) * state_mb + 2 * params_mb  # a new one before the old goes
+        if free_mb < floor_mb:
+            raise CheckpointError(
+                f"{self.root}: {free_mb:.0f} MB free, but a latest and a best checkpoint need "
+                f"at least {floor_mb:.0f} MB (the parameters alone are {params_mb:.0f} MB each "
+                f"time; up to {full_mb:.0f} MB with ckpt.keep={self.keep}); free space or choose "
+                "another --workdir"
+            )
+        if free_mb < full_mb:
+            print(
+                f"warning: {self.root} has {free_mb:.0f} MB free; with ckpt.keep={self.keep} the "
+                f"checkpoints can take up to {full_mb:.0f} MB",
+                flush=True,
+            )
+
     @contextlib.contextmanager
     def _saving(self, what: str):
         """Turns a failed write (a full disk, a vanished mount) into one CheckpointError: Orbax
         writes into a temporary folder and renames it when complete, so the checkpoints saved
         before stay intact and the next start resumes from the newest of them."""
         try:
-            yield
+            with self._stderr_to_log():
+                yield
         except Exception as e:
-            intact = [s for s in self.latest.all_steps() if f"latest/{s}" != what]
+            with self._stderr_to_log():  # Orbax's threads are still failing: end them here
+                intact = [s for s in self.latest.all_steps() if f"latest/{s}" != what]
+                self.abandon()
             kept = f"the checkpoint of step {max(intact)} is intact" if intact else "none was kept"
-            reason = (str(e).strip().splitlines() or [""])[0][:200]
+            reason = _cause(str(e))
             raise CheckpointError(
                 f"saving checkpoint {what} under {self.root} failed ({type(e).__name__}: "
                 f"{reason}); {kept}: free space (or fix the folder) and run the same command "
@@ -202,13 +277,69 @@ class Checkpointer:
         return target
 
     def wait(self) -> None:
-        with self._saving("(asynchronous save)"):
-            self.latest.wait_until_finished()
+        self._check_pending()
+        with self._saving("best"):
             self.best.wait_until_finished()
 
     def close(self) -> None:
-        self.latest.close()
-        self.best.close()
+        """Waits for and ends the background saves (once; later calls do nothing)."""
+        if self._errors is None:
+            return
+        try:
+            self.latest.close()
+            self.best.close()
+        finally:  # after the managers: their last errors still go to the file
+            logging.getLogger("absl").removeFilter(self._errors)
+            self._errors = None
+
+    def abandon(self) -> None:
+        """`close` after a failure, whose error the caller is already reporting: the
+        background threads end now, and what they print while failing goes to the log."""
+        if self._errors is None:
+            return
+        with self._stderr_to_log():
+            for manager in (self.latest, self.best):  # let the failing writes run out first
+                with contextlib.suppress(Exception):
+                    manager.wait_until_finished()
+            with contextlib.suppress(Exception):
+                self.close()
+            time.sleep(ABANDON_GRACE_S)  # late callbacks of the failed writes land in the log
+
+    @contextlib.contextmanager
+    def _stderr_to_log(self):
+        """File descriptor 2 into `orbax_errors.log` while Orbax works: a failing save's
+        tensorstore callbacks into Orbax's closed event loop write tracebacks straight to
+        it, dozens for one full disk, which the run's one-line error already covers."""
+        if self._errors is None:
+            yield
+            return
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            try:
+                with open(self._errors.path, "ab") as log:
+                    os.dup2(log.fileno(), 2)
+            except OSError:  # no room even to open the log: leave stderr as it is
+                pass
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+_CAUSES = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
+def _cause(text: str) -> str:
+    """What a user can act on in a (long, nested) storage error: a known cause, or its first
+    line cut to 200 characters."""
+    known = next((c for c in _CAUSES if c in text), None)
+    return known or (text.strip().splitlines() or [""])[0][:200]
+
+
+def _megabytes(tree: Any) -> float:
+    return sum(getattr(x, "nbytes", 0) for x in jax.tree.leaves(tree)) / 2**20
 
 
 def write_text(path: str, text: str) -> None:

@@ -124,6 +124,7 @@ def main(argv: list[str]) -> None:
     from smat.workdir import WorkdirBusy
 
     threading.excepthook = _one_line_background_error
+    sys.stderr = _WithoutClosedLoopTracebacks(sys.stderr)
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     config = _CONFIG.value
     workdir = _WORKDIR.value or default_workdir(
@@ -196,6 +197,44 @@ def next_steps(config, workdir: str, argv: list[str], seeds: bool = False) -> li
     baseline = shlex.join(["python", "-m", "smat.main", *kept, *change])
     lines.append(f"  baseline ({label}, same teacher and seed): {baseline}")
     return lines
+
+
+class _WithoutClosedLoopTracebacks:
+    """sys.stderr less the tracebacks that end in "RuntimeError: Event loop is closed":
+    tensorstore prints one for each callback of a failed checkpoint write that finds Orbax's
+    event loop closed (dozens for one full disk, from its own threads, at any moment until
+    the process ends); the run's one-line checkpoint error already says what happened. Every
+    other line passes through; a traceback is held until its last line."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._held: list[str] = []
+        self._partial = ""  # Python prints a traceback's last line in pieces
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            lines = (self._partial + text).splitlines(keepends=True)
+            self._partial = lines.pop() if lines and not lines[-1].endswith("\n") else ""
+            if self._partial and not self._held and not self._partial.startswith("Trace"):
+                lines.append(self._partial)  # a plain partial line (a progress bar): now
+                self._partial = ""
+            for line in lines:
+                if self._held or line.startswith("Traceback (most recent call last)"):
+                    self._held.append(line)
+                    if not line.startswith((" ", "Traceback")):  # the exception's own line
+                        if line.strip() != "RuntimeError: Event loop is closed":
+                            self._stream.write("".join(self._held))
+                        self._held = []
+                else:
+                    self._stream.write(line)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _one_line_background_error(args: threading.ExceptHookArgs) -> None:

@@ -153,3 +153,28 @@ def test_every_imdb_variant_is_a_valid_config_with_a_matching_teacher(name, vari
     if name != "imdb_teacher":  # the teacher it would train is that variant of imdb_teacher.py
         teacher = config_lib.from_file(os.path.join(REPO, "configs", f"imdb_teacher.py{variant}"))
         assert config_lib.to_dict(c.teacher) == config_lib.to_dict(teacher)
+
+
+def test_stderr_drops_closed_event_loop_tracebacks_only():
+    import io
+
+    from smat.main import _WithoutClosedLoopTracebacks
+
+    out = io.StringIO()
+    err = _WithoutClosedLoopTracebacks(out)
+    closed = [
+        "Traceback (most recent call last):\n",
+        '  File "base_events.py", line 806, in call_soon_threadsafe\n',
+        "    self._check_closed()\n",
+        "RuntimeError",
+        ": ",
+        "Event loop is closed",
+        "\n",
+    ]
+    for piece in ["checkpoint error: one line\n", *closed, "\rstep 3/10", *closed]:
+        err.write(piece)
+    err.write('Traceback (most recent call last):\n  File "x.py"\nValueError: real\n')
+    assert out.getvalue() == (
+        "checkpoint error: one line\n\rstep 3/10"
+        'Traceback (most recent call last):\n  File "x.py"\nValueError: real\n'
+    )

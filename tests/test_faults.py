@@ -190,6 +190,49 @@ def test_a_full_disk_stops_the_run_keeps_the_last_checkpoint_and_resume_is_exact
         subprocess.run(["umount", "-l", disk], capture_output=True)
 
 
+def test_a_disk_too_small_for_one_checkpoint_is_refused_before_training(tmp_path, cache_dir):
+    disk = str(tmp_path / "disk")
+    _mount_tmpfs(disk, "size=60m")  # the smoke teacher's parameters alone are 52 MB
+    try:
+        done = _cli(
+            "--config=configs/imdb_teacher.py:smoke",
+            f"--workdir={disk}/run",
+            f"--config.data.cache_dir={cache_dir}",
+            "--config.progress=False",
+        )
+        _one_line_error(done, "checkpoint error:", "MB free, but a latest and a best checkpoint")
+        for kind in ("latest", "best"):  # nothing trained, nothing saved
+            folder = os.path.join(disk, "run", "checkpoints", kind)
+            assert not os.path.isdir(folder) or not os.listdir(folder)
+    finally:
+        subprocess.run(["umount", "-l", disk], capture_output=True)
+
+
+def test_a_disk_that_fills_up_gives_one_line_naming_the_failed_save(tmp_path, cache_dir):
+    """Room for the first checkpoints, not for the next: one line (Orbax's own reports, and
+    tensorstore's tracebacks from its threads, go to checkpoints/orbax_errors.log), naming
+    the save that failed and the one that is intact."""
+    disk = str(tmp_path / "disk")
+    _mount_tmpfs(disk, "size=150m")
+    try:
+        done = _cli(
+            "--config=configs/imdb_teacher.py:smoke",
+            f"--workdir={disk}/run",
+            f"--config.data.cache_dir={cache_dir}",
+            "--config.progress=False",
+        )
+        _one_line_error(done, "checkpoint error: saving checkpoint latest/", "No space left")
+        line = done.stderr.strip()
+        failed = int(line.split("latest/")[1].split()[0])
+        intact = int(line.split("the checkpoint of step ")[1].split()[0])
+        latest = os.path.join(disk, "run", "checkpoints", "latest")
+        assert intact < failed and str(intact) in os.listdir(latest)
+        assert str(failed) not in os.listdir(latest)
+        assert os.path.isfile(os.path.join(disk, "run", "checkpoints", "orbax_errors.log"))
+    finally:
+        subprocess.run(["umount", "-l", disk], capture_output=True)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "smat.main", *args],

@@ -284,7 +284,10 @@ class Trainer:
                 self._lock = workdir_lib.WorkdirLock(self.workdir)
 
     def release_workdir(self) -> None:
-        """Lets the workdir go (`fit` does it however it ends; callers of `begin` must)."""
+        """Lets the workdir go (`fit` does it however it ends; callers of `begin` must), its
+        checkpoint saves ended first (after a failure too)."""
+        if self.checkpointer is not None:
+            self.checkpointer.abandon()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -309,6 +312,7 @@ class Trainer:
         )
         with self.timings.phase("checkpoint"):
             self._restore()
+        self.checkpointer.check_space(self.state, self.best_params())
         self._started = time.time()
         for c in self.callbacks:
             c.on_train_start(self)
