@@ -470,12 +470,6 @@ def validate(c: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"meta.simulated_lr={c.meta.simulated_lr} must be > 0")
         if c.meta.interval < 1:
             raise ConfigError(f"meta.interval={c.meta.interval} must be >= 1")
-    if c.meta.num_students < 1 or (c.meta.num_students > 1 and c.setup != "learnable_teacher"):
-        raise ConfigError(
-            f"meta.num_students={c.meta.num_students}: students sharing a learned explainer need "
-            "setup learnable_teacher and num_students >= 1 (several seeds of a static student: "
-            "--seeds=0,1,2)"
-        )
         for name in ("optim", "explainer_optim"):
             if c[name].name == "adamw" and c[name].eps_root <= 0:
                 raise ConfigError(
@@ -483,6 +477,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
                     f"needs {name}.eps_root > 0 (e.g. --config.{name}.eps_root=1e-12; with 0 the "
                     "meta-gradient is NaN wherever Adam's second moment is 0)"
                 )
+    if c.meta.num_students < 1 or (c.meta.num_students > 1 and c.setup != "learnable_teacher"):
+        raise ConfigError(
+            f"meta.num_students={c.meta.num_students}: students sharing a learned explainer need "
+            "setup learnable_teacher and num_students >= 1 (several seeds of a static student: "
+            "--seeds=0,1,2)"
+        )
     if (
         c.beta > 0
         and c.teacher_explainer.name != "none"

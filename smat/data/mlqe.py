@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from smat.data import textfiles
+from smat.data.textfiles import read_rows, read_text
 from smat.errors import ConfigError
 
 
@@ -48,7 +48,7 @@ def read_mlqe(
     """(source sentences, translations, float32 scores) of every row of the .tsv file(s)."""
     texts, pairs, scores = [], [], []
     for path in _tsv_files(source):
-        header, rows = textfiles.read_rows(path, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header, rows = read_rows(path, delimiter="\t", quoting=csv.QUOTE_NONE)
         missing = {text_column, pair_column, label_column} - set(header)
         if missing:
             raise ConfigError(
@@ -86,7 +86,7 @@ class TaggedPair:
 
 def _lines(path: str) -> list[str]:
     """The file's lines, as text-mode reading gives them (universal newlines)."""
-    text = textfiles.read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+    text = read_text(path).replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     return lines[:-1] if text.endswith("\n") or not text else lines
 
