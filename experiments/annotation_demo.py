@@ -7,7 +7,7 @@
 2. serves it on a free local port and, when Chromium is installed, screenshots the first
    example in a headless browser (the README's picture);
 3. annotators whose preferences are *simulated* (a known order, noise and ties:
-   `smat.evaluation.synthetic.rankings`) submit their rankings over HTTP like browsers do;
+   `smat.annotate.rankings.simulated_rankings`) submit their rankings over HTTP like browsers do;
 4. `analyze`: TrueSkill ratings with bootstrap intervals must recover the simulated order.
 Writes screenshot.png, analysis.md, ratings.csv and ratings.png to --results.
 """
@@ -25,7 +25,7 @@ import urllib.request
 from smat.annotate.analysis import analyze
 from smat.annotate.app import create_app
 from smat.annotate.export import export
-from smat.evaluation import synthetic
+from smat.annotate.rankings import simulated_rankings
 
 # The order the simulated annotators prefer (their mean judgement of each explainer).
 SKILLS = {
@@ -86,7 +86,7 @@ def main() -> None:
         ) as r:
             key = r.url.split("/")[-2]
             aid, _ = study.store().by_token(key)
-        judged = synthetic.rankings(SKILLS, len(study.examples), seed=100 + j)
+        judged = simulated_rankings(SKILLS, len(study.examples), seed=100 + j)
         for pos, (example, ranking) in enumerate(zip(study.examples, judged, strict=True), 1):
             form = {"action": "rank", "revision": "0"}
             for slot, explainer in enumerate(study.order(aid, example.id)):

@@ -20,8 +20,8 @@ from smat import data as data_lib
 from smat import models
 from smat.data.pipeline import as_dataset
 from smat.errors import ConfigError
-from smat.explain import TrainedExplainer
 from smat.teacher import Teacher
+from smat.trained_explainer import TrainedExplainer
 
 # Explainer names that have parameters SMAT can learn.
 LEARNABLE = ("attention",)

@@ -535,13 +535,35 @@ def _check_registered(c: ml_collections.ConfigDict, error: type[Exception]) -> N
             explainers.build(c.student_explainer, learnable=True)
 
 
+# Data fields a student must share with its teacher: same examples, same tokens.
+SHARED_DATA_FIELDS = (
+    "name",
+    "source",
+    "text_column",
+    "label_column",
+    "pair_column",
+    "max_length",
+    "split",
+)
+
+
+def teacher_config(student: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The `teacher` section of a student config, with the student's data fields
+    (SHARED_DATA_FIELDS): `--config.data.source=...` on a student run reaches the teacher it
+    trains, since both must see the same examples."""
+    t = student.teacher.copy_and_resolve_references()
+    with t.unlocked():
+        for field in SHARED_DATA_FIELDS:
+            t.data[field] = student.data[field]
+    return t
+
+
 def _validate_teacher_section(c: ml_collections.ConfigDict) -> None:
     """The teacher a student run would train, checked as that run will see it."""
-    from smat import teacher
     from smat.errors import ConfigError
 
     try:
-        validate(teacher.config_for(c))
+        validate(teacher_config(c))
     except ConfigError as e:
         raise ConfigError(f"teacher.{e}") from None
 

@@ -1,4 +1,5 @@
-"""Explanations over image patches drawn on the images: TensorBoard images and PNG grids.
+"""`python -m smat.patch_heatmaps`: explanations over image patches drawn on test images (the
+drawing itself: smat/heatmaps.py).
 
 A ViT explanation is a distribution over [CLS] + patches (row-major); the [CLS] entry is dropped
 and the patch scores are drawn as a heatmap blended over the image.
@@ -12,103 +13,13 @@ run's explainer and by the SMAT-learned one, and each run's student explanation.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import jax
 import numpy as np
 
-from smat import checkpointing, explainers, models
-from smat.models.vit import patch_grid
-from smat.simulation import Simulation
-
-SCALE = 4  # pixels per image pixel in rendered heatmaps
-
-
-def patch_maps(explanations: np.ndarray) -> np.ndarray:
-    """[N, 1 + patches] explanations -> [N, side, side] patch scores ([CLS] dropped)."""
-    e = np.asarray(explanations, np.float32)
-    side = patch_grid(e.shape[-1])
-    return e[:, 1:].reshape(len(e), side, side)
-
-
-def overlay(image: np.ndarray, heat: np.ndarray, scale: int = SCALE) -> np.ndarray:
-    """An RGB float [H*scale, W*scale, 3] image: `heat` [side, side] (scaled to its maximum) in
-    the 'inferno' colormap blended over the grey image (uint8 [H, W, C])."""
-    from matplotlib import colormaps
-
-    img = np.asarray(image, np.float32) / 255.0
-    grey = img.mean(-1) if img.ndim == 3 else img
-    h, w = grey.shape
-    side = heat.shape[0]
-    if h % side or w % side:
-        raise ValueError(f"a {side}x{side} patch grid does not tile a {h}x{w} image")
-    up = np.kron(np.asarray(heat, np.float32), np.ones((h // side, w // side), np.float32))
-    up = up / max(float(up.max()), 1e-12)
-    colour = colormaps["inferno"](up)[..., :3]
-    blend = 0.45 * grey[..., None] + 0.55 * colour
-    return np.kron(blend, np.ones((scale, scale, 1), np.float32)).clip(0.0, 1.0)
-
-
-def grid_image(images: np.ndarray, columns: dict[str, np.ndarray], scale: int = 2) -> np.ndarray:
-    """One RGB [rows*H', (1 + columns)*W', 3] array: each image, then its heatmap per column
-    (for TensorBoard, which shows one image per tag)."""
-    rows = []
-    for i, image in enumerate(images):
-        img = np.asarray(image, np.float32) / 255.0
-        grey = np.repeat(img.mean(-1, keepdims=True), 3, -1)
-        cells = [np.kron(grey, np.ones((scale, scale, 1), np.float32))]
-        cells += [overlay(image, patch_maps(e[i : i + 1])[0], scale) for e in columns.values()]
-        rows.append(np.concatenate(cells, 1))
-    return np.concatenate(rows, 0)
-
-
-def render_png(
-    path: str,
-    images: np.ndarray,
-    columns: dict[str, np.ndarray],
-    row_titles: list[str] | None = None,
-) -> str:
-    """Writes a PNG grid: one row per image (the image, then one heatmap per named column of
-    [N, 1 + patches] explanations). Returns `path`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n, k = len(images), 1 + len(columns)
-    fig, axes = plt.subplots(n, k, figsize=(1.9 * k, 1.9 * n + 0.4), squeeze=False)
-    for i, image in enumerate(images):
-        img = np.asarray(image)
-        axes[i, 0].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray")
-        if row_titles:
-            axes[i, 0].set_ylabel(row_titles[i], fontsize=7)
-        for j, (name, e) in enumerate(columns.items(), start=1):
-            axes[i, j].imshow(overlay(image, patch_maps(e[i : i + 1])[0]))
-            if i == 0:
-                axes[i, j].set_title(name, fontsize=8)
-        axes[0, 0].set_title("image", fontsize=8)
-        for ax in axes[i]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def student_explanations(workdir: str, batch: dict[str, np.ndarray]) -> np.ndarray:
-    """The explanations [N, positions] of a CLI student run's student (best checkpoint)."""
-    config = checkpointing.run_config(workdir)
-    explainer = explainers.build(config.student_explainer, learnable=True)
-    if explainer is None or config.beta == 0:
-        raise ValueError(f"{workdir!r} trained its student without explanations")
-    params = checkpointing.restore_best_of(workdir)["params"]
-    num_classes = np.asarray(params["model"]["classifier"]["bias"]).shape[-1]
-    built = models.build_model(config.model, num_classes, 0)
-    sim = Simulation(built.apply, None, explainer, config.beta, config.task)
-    return np.asarray(jax.jit(sim.student_explanation)(params, batch))
+from smat import checkpointing
+from smat.heatmaps import render_png
+from smat.trained_explainer import student_explanations
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from smat import data as data_lib
     from smat.errors import ConfigError
-    from smat.explain import load_teacher_explainer
+    from smat.trained_explainer import load_teacher_explainer
 
     parser = argparse.ArgumentParser(
         prog="python -m smat.patch_heatmaps",

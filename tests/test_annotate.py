@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from smat.annotate import RankingError, StaleAnswer, Store, analysis, load_study, validate
 from smat.annotate.app import create_app
+from smat.annotate.rankings import simulated_rankings
 from smat.annotate.study import Item, write_study
 from smat.errors import ConfigError
-from smat.evaluation import synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPLAINERS = ["learned", "attention_all", "integrated_gradients", "gradient_x_input"]
@@ -383,7 +383,7 @@ def test_analysis_recovers_the_true_order_of_synthetic_annotators(tmp_path):
         "integrated_gradients": 0.0,
         "gradient_x_input": -0.6,
     }
-    rankings = synthetic.rankings(skills, 90, noise=1.0, seed=3)
+    rankings = simulated_rankings(skills, 90, noise=1.0, seed=3)
     assert any(len(set(r.values())) < 4 for r in rankings)  # ties happen
     ratings = analysis.rate(rankings, list(skills), bootstrap=40)
     assert [r.explainer for r in ratings] == list(skills)
@@ -392,7 +392,7 @@ def test_analysis_recovers_the_true_order_of_synthetic_annotators(tmp_path):
     for r in ratings:
         assert r.mu_interval[0] <= r.mu <= r.mu_interval[1] + 0.5
     # Equally good explainers are not told apart: their place intervals overlap.
-    tied = analysis.rate(synthetic.rankings({"a": 0, "b": 0}, 60, seed=1), ["a", "b"], 40)
+    tied = analysis.rate(simulated_rankings({"a": 0, "b": 0}, 60, seed=1), ["a", "b"], 40)
     assert all(r.place_interval == (1, 2) for r in tied)
 
 
@@ -410,7 +410,7 @@ def test_analyze_writes_the_table_csv_and_plot_from_stored_answers(tmp_path, cap
     for j in range(4):
         aid = store.annotator(f"ann{j}")
         for example, ranking in zip(
-            study.examples, synthetic.rankings(skills, 6, seed=j), strict=True
+            study.examples, simulated_rankings(skills, 6, seed=j), strict=True
         ):
             store.submit(aid, example.id, ranking, study.order(aid, example.id), 0)
     store.submit(store.annotator("late"), "ex0", None, EXPLAINERS, 0)  # a skip

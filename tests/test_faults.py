@@ -14,10 +14,10 @@ import time
 import numpy as np
 import pytest
 
-from smat import checkpointing, sweep, teacher, workdir
+from smat import checkpointing, sweep, workdir
 from smat.callbacks import Callback
 from smat.errors import CheckpointError
-from smat.trainers import NoTeacherTrainer
+from smat.trainers import NoTeacherTrainer, on_demand
 from tests.conftest import REPO, predictions
 from tests.test_annotate import _form, _free_port, _key, _post, _serve, _text_study
 from tests.test_training import _SignalAt
@@ -132,7 +132,7 @@ def test_a_second_sweep_skips_the_cell_a_live_process_trains(tmp_path, capsys):
 def test_a_student_waits_for_the_teacher_another_process_trains(tmp_path, monkeypatch, capsys):
     from smat import config as config_lib
 
-    monkeypatch.setattr(teacher, "WAIT_S", 0.05)
+    monkeypatch.setattr(on_demand, "WAIT_S", 0.05)
     folder = workdir.prepare(str(tmp_path / "teacher"))
     held = workdir.WorkdirLock(folder)
 
@@ -143,7 +143,7 @@ def test_a_student_waits_for_the_teacher_another_process_trains(tmp_path, monkey
 
     threading.Thread(target=finish).start()
     c = config_lib.from_file(os.path.join(REPO, "configs", "imdb_static.py:smoke"))
-    assert teacher.ensure_trained(c, folder) == {"status": "finished"}
+    assert on_demand.ensure_trained(c, folder) == {"status": "finished"}
     assert "being trained by pid" in capsys.readouterr().out
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from smat import config as config_lib
 from smat import report, sweep
+from smat.sweeps import runner
 from tests.conftest import REPO
 
 PAPER = os.path.join(REPO, "experiments", "imdb_paper.py")
@@ -466,8 +467,8 @@ def test_print_commands_lists_the_teacher_then_one_command_per_cell(smoke_sweep,
 
 def test_seeds_together_groups_the_cells_that_differ_only_in_their_seed(tmp_path):
     cells = sweep.load_sweep(PAPER, "cpu").cells
-    assert [len(g) for g in sweep._groups(cells, str(tmp_path), False)] == [1] * len(cells)
-    groups = sweep._groups(cells, str(tmp_path), True)
+    assert [len(g) for g in runner._groups(cells, str(tmp_path), False)] == [1] * len(cells)
+    groups = runner._groups(cells, str(tmp_path), True)
     assert len(groups) == len(cells) // 2 and sum(groups, []) == cells
     for group in groups:
         assert [c.labels["seed"] for c in group] == [0, 1]
@@ -585,7 +586,7 @@ def test_report_adds_faithfulness_and_plausibility_of_every_teacher_explainer(
     smoke_sweep, tmp_path
 ):
     from smat.evaluation import faithfulness, sweep_explanations
-    from smat.explain import load_teacher_explainer
+    from smat.trained_explainer import load_teacher_explainer
 
     root, _ = smoke_sweep
     eraser = _eraser_folder(

@@ -13,7 +13,7 @@ import transformers
 
 from smat import config as config_lib
 from smat import data as data_lib
-from smat import models, patch_heatmaps
+from smat import heatmaps, models, patch_heatmaps
 from smat.data import images
 from smat.errors import ConfigError
 from smat.models import hf_checkpoint
@@ -152,7 +152,7 @@ def test_explainers_over_patches_of_a_vit(name):
     )
     assert e.shape == (2, 10) and np.all(np.isfinite(e))
     np.testing.assert_allclose(e.sum(-1), 1.0, atol=1e-5)
-    assert patch_heatmaps.patch_maps(e).shape == (2, 3, 3)
+    assert heatmaps.patch_maps(e).shape == (2, 3, 3)
 
 
 def test_patch_heatmaps_map_positions_onto_the_image(tmp_path):
@@ -160,18 +160,18 @@ def test_patch_heatmaps_map_positions_onto_the_image(tmp_path):
     e[:, 0] = 0.5  # [CLS] is dropped
     e[0, 1 + 5] = 0.5  # row 1, column 1 of a 4x4 grid
     e[1, 1 + 15] = 0.5  # bottom-right patch
-    maps = patch_heatmaps.patch_maps(e)
+    maps = heatmaps.patch_maps(e)
     assert maps.shape == (2, 4, 4) and maps[0, 1, 1] == 0.5 and maps[1, 3, 3] == 0.5
     image = np.full((16, 16, 1), 128, np.uint8)
-    rgb = patch_heatmaps.overlay(image, maps[1], scale=1)
+    rgb = heatmaps.overlay(image, maps[1], scale=1)
     assert rgb.shape == (16, 16, 3)
     # The hot patch is brighter than a cold one in the blended heatmap.
     assert rgb[14, 14].sum() > rgb[1, 1].sum() + 0.5
-    path = patch_heatmaps.render_png(str(tmp_path / "p.png"), np.stack([image, image]), {"x": e})
+    path = heatmaps.render_png(str(tmp_path / "p.png"), np.stack([image, image]), {"x": e})
     png = __import__("matplotlib.image", fromlist=["imread"]).imread(path)
     assert png.std() > 0.05  # not blank
     with pytest.raises(ValueError, match="square grid"):
-        patch_heatmaps.patch_maps(np.zeros((1, 11)))
+        heatmaps.patch_maps(np.zeros((1, 11)))
 
 
 @pytest.mark.skipif(not HAS_FMNIST, reason="apt-get install dataset-fashion-mnist")

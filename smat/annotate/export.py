@@ -15,7 +15,7 @@ from smat import config as config_lib
 from smat import data as data_lib
 from smat.annotate.study import Item, Study, write_study
 from smat.errors import ConfigError
-from smat.explain import TrainedExplainer, load_teacher_explainer
+from smat.trained_explainer import TrainedExplainer, load_teacher_explainer
 
 LEARNED = "learned"
 ALIASES = {"attention_all": "attention"}

@@ -12,6 +12,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+
 
 class RankingError(ValueError):
     """An invalid ranking; the message says what is wrong and what would be valid."""
@@ -57,4 +59,29 @@ def validate(ranks: Sequence[object], k: int) -> list[int]:
             + ": tied explanations share a rank and the next rank counts them, e.g. 1,1,3; "
             f"the same order is {','.join(map(str, expected))}"
         )
+    return out
+
+
+def simulated_rankings(
+    skills: dict[str, float],
+    n: int,
+    noise: float = 1.0,
+    tie_margin: float = 0.3,
+    seed: int = 0,
+) -> list[dict[str, int]]:
+    """`n` rankings (explainer -> competition rank, 1 = best) by simulated annotators who judge
+    explainer e as skills[e] + N(0, noise²) and tie an explainer with the one above it when
+    their judgements differ by less than `tie_margin`. The true order is that of `skills`."""
+    rng = np.random.default_rng(seed)
+    names = list(skills)
+    out = []
+    for _ in range(n):
+        judged = {e: skills[e] + noise * rng.standard_normal() for e in names}
+        order = sorted(names, key=lambda e: -judged[e])
+        level, first = {}, 0
+        for i, e in enumerate(order):
+            if i and judged[order[i - 1]] - judged[e] >= tie_margin:
+                first = i
+            level[e] = first
+        out.append(dict(zip(names, competition_ranks([level[e] for e in names]), strict=True)))
     return out

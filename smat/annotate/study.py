@@ -111,8 +111,7 @@ def write_study(
       ConfigError: the folder already holds answers, names are unusable, an explainer's scores
         are missing, or items mix text and images.
     """
-    from smat.explain import html_heatmap
-    from smat.patch_heatmaps import overlay, patch_maps
+    from smat.heatmaps import html_heatmap, overlay, patch_maps
 
     if os.path.exists(os.path.join(folder, DATABASE)):
         raise ConfigError(f"{folder!r} already holds answers ({DATABASE}): export to a new folder")

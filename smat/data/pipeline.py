@@ -12,21 +12,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
+# Re-exported: data is where callers look for them.
+from smat.models.inputs import input_key as input_key
+from smat.models.inputs import model_inputs as model_inputs
+
 Batch = dict[str, np.ndarray]
-
-
-def input_key(arrays) -> str:
-    """Where examples keep the model's main input: "pixels" (images) or "input_ids" (text)."""
-    return "pixels" if "pixels" in arrays else "input_ids"
-
-
-def model_inputs(batch) -> tuple:
-    """A model's positional inputs from a batch: (token ids or pixels, attention_mask).
-
-    `attention_mask` [batch, positions] marks the positions explanations are over: tokens, or
-    for a ViT the [CLS] token and the image patches.
-    """
-    return batch[input_key(batch)], batch["attention_mask"]
 
 
 def vocab_size(datasets) -> int:

@@ -73,21 +73,22 @@ def evaluate(
     fraction, their AOPC and, with `eraser` (ERASER rationales) or `word_tags` (MLQE-PE BAD
     words), plausibility AUC / AP / recall@k / mass}.
     """
-    from smat import sweep as sweep_lib
-    from smat.explain import teacher_explainer
+    from smat.sweeps import manifest as manifest_lib
+    from smat.sweeps import spec
+    from smat.trained_explainer import teacher_explainer
 
-    cells = sweep_lib.manifest_cells(root)
+    cells = manifest_lib.manifest_cells(root)
     groups: dict[tuple[str, int | None], list[dict[str, float]]] = {}
     static_done: set[str] = set()
     teacher = None  # every cell shares the sweep's teacher: loaded once
     reference = None  # (batch, rationale inputs), from the first explainer evaluated
     for cell in cells:
-        config = sweep_lib.cell_config(cell, root)
+        config = spec.cell_config(cell, root)
         explainer_config = config.teacher_explainer.to_dict()
         if explainer_config["name"] == "none" or config.beta == 0:
             continue
         learned = config.setup == "learnable_teacher"
-        workdir = sweep_lib.cell_dir(root, cell)
+        workdir = spec.cell_dir(root, cell)
         if learned and not os.path.isfile(os.path.join(workdir, "summary.json")):
             continue  # not finished: `smat.report` lists it as missing
         key = json.dumps(explainer_config, sort_keys=True)

@@ -136,30 +136,3 @@ def write_qe_task(folder: str, n: int = 400, seed: int = 0, stem: str = "synthet
         with open(os.path.join(words, stem + ext), "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
     return tsv
-
-
-def rankings(
-    skills: dict[str, float],
-    n: int,
-    noise: float = 1.0,
-    tie_margin: float = 0.3,
-    seed: int = 0,
-) -> list[dict[str, int]]:
-    """`n` rankings (explainer -> competition rank, 1 = best) by simulated annotators who judge
-    explainer e as skills[e] + N(0, noise²) and tie an explainer with the one above it when
-    their judgements differ by less than `tie_margin`. The true order is that of `skills`."""
-    from smat.annotate.rankings import competition_ranks
-
-    rng = np.random.default_rng(seed)
-    names = list(skills)
-    out = []
-    for _ in range(n):
-        judged = {e: skills[e] + noise * rng.standard_normal() for e in names}
-        order = sorted(names, key=lambda e: -judged[e])
-        level, first = {}, 0
-        for i, e in enumerate(order):
-            if i and judged[order[i - 1]] - judged[e] >= tie_margin:
-                first = i
-            level[e] = first
-        out.append(dict(zip(names, competition_ranks([level[e] for e in names]), strict=True)))
-    return out

@@ -35,6 +35,7 @@ import numpy as np
 from flax import nnx
 
 from smat.errors import ConfigError
+from smat.models.inputs import model_inputs
 
 
 @flax.struct.dataclass
@@ -189,7 +190,6 @@ def example_inputs(model: Any) -> dict[str, np.ndarray]:
 def output_shapes(adapted: Adapted, params: Any, example: dict[str, Any]) -> Any:
     """The model's output on `example` (a batch: token ids or pixels, attention_mask) as shapes
     (jax.eval_shape: nothing is computed)."""
-    from smat.data.pipeline import model_inputs
 
     return jax.eval_shape(lambda p: adapted.apply({"params": p}, *model_inputs(example)), params)
 

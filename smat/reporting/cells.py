@@ -26,8 +26,9 @@ import numpy as np
 
 from smat import checkpointing
 from smat import config as config_lib
-from smat import sweep as sweep_lib
 from smat import workdir as workdir_lib
+from smat.sweeps.manifest import read_manifest
+from smat.sweeps.spec import FAILED
 
 ARCHIVE = "predictions.json"
 ARRAYS = "predictions.npz"
@@ -85,7 +86,7 @@ def status(workdir: str) -> str:
     busy = workdir_lib.holder(workdir)
     if busy is not None:
         return f"running: {workdir_lib.describe(busy)}"
-    failed = os.path.join(workdir, sweep_lib.FAILED)
+    failed = os.path.join(workdir, FAILED)
     if os.path.isfile(failed):
         error = checkpointing.read_json(failed)["error"].strip().splitlines()
         return f"failed: {error[-1] if error else '?'}"
@@ -132,7 +133,7 @@ def read(
     ):
         cells, invocations = _read_cells_csv(os.path.join(root, CELLS_CSV)), []
     else:
-        manifest = sweep_lib.read_manifest(root)
+        manifest = read_manifest(root)
         cells, invocations = [_read_workdir(c) for c in manifest["cells"]], manifest["invocations"]
     if only:
         cells = [c for c in cells if any(fnmatch.fnmatch(c.name, p) for p in only)]

@@ -26,10 +26,10 @@ from smat import callbacks as cb
 from smat import (
     checkpointing,
     explainers,
+    heatmaps,
     meta,
     models,
     optim,
-    patch_heatmaps,
     sharding,
     tasks,
     teacher,
@@ -41,6 +41,7 @@ from smat.errors import ConfigError
 from smat.simulation import Simulation
 from smat.trainers.base import Trainer
 from smat.trainers.common import cap, init_params, run_eval
+from smat.trainers.on_demand import ensure_trained
 
 
 @flax.struct.dataclass
@@ -122,7 +123,7 @@ class StaticTeacherTrainer(Trainer):
             else None
         )
         if self.given_teacher is None and self._check_workdir() is None:
-            summary = teacher.ensure_trained(self.config, self.teacher_workdir)
+            summary = ensure_trained(self.config, self.teacher_workdir)
             if summary["status"] != "finished":
                 return summary  # interrupted while training the teacher: resume both later
         return super().begin()
@@ -380,7 +381,7 @@ class StaticTeacherTrainer(Trainer):
             teacher_e, student_e = self._explain_pair(
                 self.student(self.state.params, 0), self.state.phi, batch
             )
-            images["explanations/teacher_student"] = patch_heatmaps.grid_image(
+            images["explanations/teacher_student"] = heatmaps.grid_image(
                 batch["pixels"],
                 {"teacher": np.asarray(teacher_e), "student": np.asarray(student_e)},
             )
