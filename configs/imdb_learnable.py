@@ -1,5 +1,5 @@
 """SMAT on IMDB: the student and the teacher's attention explainer are trained jointly
-(setup `learnable_teacher`: the meta-step of smat/meta.py).
+(setup `learnable_teacher`: the meta-step of smat/steps/meta.py).
 
 The teacher explainer mixes every head's attention with coefficients normalised by sparsemax
 (`--config.teacher_explainer.head_norm=softmax|entmax15|none`), initialised uniform; the meta

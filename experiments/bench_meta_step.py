@@ -48,9 +48,12 @@ import numpy as np
 import optax
 
 from smat import config as config_lib
-from smat import explainers, meta, optim, teacher
+from smat import explainers, optim, teacher
 from smat.models import EncoderConfig, TextClassifier
 from smat.simulation import Simulation
+from smat.steps import hypergradients
+from smat.steps import meta as meta_step
+from smat.steps import student as student_steps
 from smat.trainers.lockstep import seed_axes
 
 SIZES = {
@@ -71,7 +74,7 @@ CONFIG = os.path.join(
 class Setup:
     module: TextClassifier
     teacher_params: dict
-    state: meta.StudentState
+    state: student_steps.StudentState
     batch: dict  # raw inputs (ids, mask, weight)
     valid: dict
     sim: Simulation
@@ -105,7 +108,7 @@ def build(size: str, length: int, batch_size: int) -> Setup:
     tx, meta_tx = optim.make(c.optim, total), optim.make(c.meta.optim, total)
     params = {"model": student_params, "explainer": student_ex.init(enc.num_layers, enc.num_heads)}
     phi = teacher_ex.init(enc.num_layers, enc.num_heads)
-    state = meta.StudentState(
+    state = student_steps.StudentState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         opt_state=tx.init(params),
@@ -144,7 +147,7 @@ def cached_batches(s: Setup) -> tuple[dict, dict]:
 def smat_step(s: Setup, hypergradient: str = "unroll", num_students: int = 1):
     """The learnable-teacher step as the trainer builds it (meta-step every step)."""
     return functools.partial(
-        meta.learnable_step,
+        meta_step.learnable_step,
         sim=s.sim,
         tx=s.tx,
         meta_tx=s.meta_tx,
@@ -162,7 +165,7 @@ def rows_for(s: Setup):
 
     def static_like(sim):
         f = jax.jit(
-            functools.partial(meta.static_step, sim=sim, tx=s.tx, lr_schedule=s.schedule),
+            functools.partial(student_steps.static_step, sim=sim, tx=s.tx, lr_schedule=s.schedule),
             donate_argnums=0,
         )
         return (lambda st: f(st, train)[0]), [(f, (s.state, train))]
@@ -177,7 +180,7 @@ def rows_for(s: Setup):
     def naive_student(state, teacher_params, batch):
         full = teacher_outputs(s, teacher_params, batch)
         rng = jax.random.fold_in(state.rng, state.step)
-        params, opt_state, _ = meta.student_update(
+        params, opt_state, _ = student_steps.student_update(
             s.sim, s.tx, state.params, state.opt_state, state.phi, full, rng
         )
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state)
@@ -187,7 +190,7 @@ def rows_for(s: Setup):
         full = teacher_outputs(s, teacher_params, batch)
         full_valid = teacher_outputs(s, teacher_params, valid_batch)
         rng = jax.random.fold_in(state.rng, state.step)
-        _, grads = meta.meta_gradient(
+        _, grads = hypergradients.meta_gradient(
             s.sim, s.tx, state.params, state.opt_state, state.phi, full, full_valid, rng
         )
         updates, meta_opt_state = s.meta_tx.update(grads, state.meta_opt_state, state.phi)

@@ -399,6 +399,7 @@ def _check_values(c: ml_collections.ConfigDict, error: type[Exception]) -> None:
 
 TOKEN_NORMS = ("softmax", "sparsemax", "entmax15")
 HEAD_NORMS = ("sparsemax", "softmax", "entmax15", "none")
+HYPERGRADIENTS = ("unroll", "forward", "online", "implicit")  # smat.steps.hypergradients
 
 
 def _get(c: ml_collections.ConfigDict, dotted: str):
@@ -457,10 +458,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
                 "learnable_teacher learns the teacher's attention explainer: it needs beta > 0 "
                 "and teacher_explainer.name='attention' (use static_teacher otherwise)"
             )
-        if c.meta.hypergradient not in ("forward", "unroll", "online", "implicit"):
+        if c.meta.hypergradient not in HYPERGRADIENTS:
             raise ConfigError(
-                f"meta.hypergradient={c.meta.hypergradient!r}; choose forward, unroll, online or "
-                "implicit"
+                f"meta.hypergradient={c.meta.hypergradient!r}; choose one of "
+                f"{', '.join(HYPERGRADIENTS)}"
             )
         if c.meta.simulated_update not in ("student", "sgd"):
             raise ConfigError(

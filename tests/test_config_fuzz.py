@@ -75,10 +75,13 @@ def test_holes_the_fuzzer_found(field, value, needle):
         config_lib.validate(c)
 
 
-def test_the_config_knows_the_explainers_normalizers():
-    """config.py names the normalizers without importing JAX: the lists must agree."""
+def test_the_config_knows_the_explainers_normalizers_and_hypergradients():
+    """config.py names them without importing JAX: the lists must agree."""
+    from smat.steps.hypergradients import HYPERGRADIENTS
+
     assert config_lib.TOKEN_NORMS == tuple(normalizers.NORMALIZERS)
     assert config_lib.HEAD_NORMS == attention.HEAD_NORMS
+    assert set(config_lib.HYPERGRADIENTS) == set(HYPERGRADIENTS)
 
 
 def test_leaves_walks_nested_sections():

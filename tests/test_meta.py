@@ -6,10 +6,12 @@ import numpy as np
 import optax
 import pytest
 
-from smat import meta
 from smat.explainers import AttentionExplainer
 from smat.models import EncoderConfig, TextClassifier
 from smat.simulation import Simulation
+from smat.steps import hypergradients
+from smat.steps import meta as meta_step
+from smat.steps import student as student_steps
 
 TEACHER_LAYERS, TEACHER_HEADS = 2, 3
 
@@ -83,7 +85,7 @@ def _problem(beta, optimizer, head_norm="softmax"):
     opt_state = tx.init(params)
     # Two real steps first, so optimizer state (Adam's moments) is not at its initial value.
     for i in range(2):
-        params, opt_state, _ = meta.student_update(
+        params, opt_state, _ = student_steps.student_update(
             sim, tx, params, opt_state, phi, train, jax.random.key(i)
         )
     return sim, tx, params, opt_state, phi, f64(train), f64(valid)
@@ -98,7 +100,7 @@ def test_meta_gradient_matches_finite_differences(optimizer, head_norm):
         sim, tx, params, opt_state, phi, train, valid = _problem(5.0, optimizer, head_norm)
         key = jax.random.key(7)
         grad_fn = jax.jit(
-            lambda p: meta.meta_gradient(sim, tx, params, opt_state, p, train, valid, key)
+            lambda p: hypergradients.meta_gradient(sim, tx, params, opt_state, p, train, valid, key)
         )
         loss, grad = grad_fn(phi)
         grad = np.asarray(grad["head_logits"])
@@ -124,8 +126,8 @@ def test_forward_mode_meta_gradient_equals_reverse_over_reverse(optimizer, head_
         sim, tx, params, opt_state, phi, train, valid = _problem(5.0, optimizer, head_norm)
         key = jax.random.key(3)
         args = (sim, tx, params, opt_state, phi, train, valid, key)
-        loss_r, grad_r = jax.jit(meta.meta_gradient, static_argnums=(0, 1))(*args)
-        loss_f, grad_f = jax.jit(meta.forward_meta_gradient, static_argnums=(0, 1))(*args)
+        loss_r, grad_r = jax.jit(hypergradients.meta_gradient, static_argnums=(0, 1))(*args)
+        loss_f, grad_f = jax.jit(hypergradients.forward_meta_gradient, static_argnums=(0, 1))(*args)
     grad_r, grad_f = np.asarray(grad_r["head_logits"]), np.asarray(grad_f["head_logits"])
     assert np.abs(grad_r).max() > 1e-7
     assert float(loss_f) == pytest.approx(float(loss_r), rel=1e-12)
@@ -135,7 +137,7 @@ def test_forward_mode_meta_gradient_equals_reverse_over_reverse(optimizer, head_
 def test_meta_gradient_is_zero_without_explanation_loss():
     with jax.enable_x64(True):
         sim, tx, params, opt_state, phi, train, valid = _problem(0.0, "sgd")
-        _, grad = meta.meta_gradient(
+        _, grad = hypergradients.meta_gradient(
             sim, tx, params, opt_state, phi, train, valid, jax.random.key(0)
         )
     assert np.all(np.asarray(grad["head_logits"]) == 0)
@@ -173,11 +175,11 @@ def test_neumann_hypergradient_matches_the_closed_form_on_a_quadratic():
 
         exact = b.T @ np.linalg.solve(a, theta - c)  # d outer(θ*(φ)) / dφ
         alpha = 0.9 / np.linalg.eigvalsh(a).max()
-        _, approx = meta.neumann_hypergradient(
+        _, approx = hypergradients.neumann_hypergradient(
             inner, outer, jnp.asarray(theta), jnp.asarray(phi), 400, alpha
         )
         np.testing.assert_allclose(approx, exact, rtol=1e-6)
-        _, rough = meta.neumann_hypergradient(
+        _, rough = hypergradients.neumann_hypergradient(
             inner, outer, jnp.asarray(theta), jnp.asarray(phi), 2, alpha
         )
         assert np.abs(rough - exact).max() > 1e-3  # the series, not luck, converges
@@ -187,7 +189,7 @@ def test_implicit_meta_gradient_on_the_student_problem():
     with jax.enable_x64(True):
         for beta, nonzero in ((5.0, True), (0.0, False)):
             sim, tx, params, opt_state, phi, train, valid = _problem(beta, "sgd")
-            _, grad = meta.implicit_meta_gradient(
+            _, grad = hypergradients.implicit_meta_gradient(
                 sim, params, phi, train, valid, jax.random.key(0), 5, 1e-2
             )
             g = np.asarray(grad["head_logits"])
@@ -200,7 +202,7 @@ def test_online_meta_step_differentiates_the_update_just_taken(optimizer):
         sim, tx, params, opt_state, phi, train, valid = _problem(5.0, optimizer)
         state = _state(params, opt_state, phi)
         new_state, _ = jax.jit(
-            lambda s: meta.learnable_step(
+            lambda s: meta_step.learnable_step(
                 s,
                 train,
                 valid,
@@ -213,9 +215,13 @@ def test_online_meta_step_differentiates_the_update_just_taken(optimizer):
             )
         )(state)
         inner_rng, _ = jax.random.split(jax.random.fold_in(state.rng, state.step))
-        _, expected = meta.meta_gradient(sim, tx, params, opt_state, phi, train, valid, inner_rng)
+        _, expected = hypergradients.meta_gradient(
+            sim, tx, params, opt_state, phi, train, valid, inner_rng
+        )
         # The student's own update is the plain one.
-        plain, _, _ = meta.student_update(sim, tx, params, opt_state, phi, train, inner_rng)
+        plain, _, _ = student_steps.student_update(
+            sim, tx, params, opt_state, phi, train, inner_rng
+        )
     got = np.asarray(phi["head_logits"] - new_state.phi["head_logits"])
     expected = np.asarray(expected["head_logits"])
     assert np.abs(expected).max() > 1e-7
@@ -228,7 +234,7 @@ def test_online_meta_step_differentiates_the_update_just_taken(optimizer):
 
 
 def _state(params, opt_state, phi, step=4):
-    return meta.StudentState(
+    return student_steps.StudentState(
         step=jnp.asarray(step),
         params=params,
         opt_state=opt_state,
@@ -244,7 +250,7 @@ def test_meta_step_through_a_simulated_sgd_step_of_an_adam_student():
     with jax.enable_x64(True):
         sim, tx, params, opt_state, phi, train, valid = _problem(5.0, "adamw")
         state = _state(params, opt_state, phi)
-        step = lambda s: meta.learnable_step(  # noqa: E731
+        step = lambda s: meta_step.learnable_step(  # noqa: E731
             s,
             train,
             valid,
@@ -257,9 +263,11 @@ def test_meta_step_through_a_simulated_sgd_step_of_an_adam_student():
         )
         new_state, metrics = jax.jit(step)(state)
         inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
-        plain, _, _ = meta.student_update(sim, tx, params, opt_state, phi, train, inner_rng)
+        plain, _, _ = student_steps.student_update(
+            sim, tx, params, opt_state, phi, train, inner_rng
+        )
         sgd = optax.sgd(0.5)
-        _, expected = meta.meta_gradient(
+        _, expected = hypergradients.meta_gradient(
             sim, sgd, plain, sgd.init(plain), phi, train, valid, simulated_rng
         )
         # The next step compares its meta-gradient with this one.
@@ -282,7 +290,7 @@ def test_students_sharing_phi_follow_the_mean_of_their_meta_gradients():
     with jax.enable_x64(True):
         sim, tx, params, opt_state, phi, train, valid = _problem(5.0, "adamw")
         # A second student elsewhere in training, with other batches.
-        params2, opt2, _ = meta.student_update(
+        params2, opt2, _ = student_steps.student_update(
             sim, tx, params, opt_state, phi, valid | train, jax.random.key(5)
         )
         train2, valid2 = (jax.tree.map(lambda x: x[::-1], b) for b in (train, valid))
@@ -294,7 +302,7 @@ def test_students_sharing_phi_follow_the_mean_of_their_meta_gradients():
 
         def step(state, batch, valid_batch, k):
             return jax.jit(
-                lambda s, b, v: meta.learnable_step(
+                lambda s, b, v: meta_step.learnable_step(
                     s,
                     b,
                     v,
@@ -307,7 +315,7 @@ def test_students_sharing_phi_follow_the_mean_of_their_meta_gradients():
                 )
             )(state, batch, valid_batch)
 
-        shared = meta.StudentState(
+        shared = student_steps.StudentState(
             step=jnp.asarray(4),
             params=stack(params, params2),
             opt_state=stack(opt_state, opt2),
@@ -320,8 +328,10 @@ def test_students_sharing_phi_follow_the_mean_of_their_meta_gradients():
         grads, plains = [], []
         for (p, o, b, v), rng in zip(students, rngs, strict=True):
             inner_rng, simulated_rng = jax.random.split(jax.random.fold_in(rng, 4))
-            plain, plain_opt, _ = meta.student_update(sim, tx, p, o, phi, b, inner_rng)
-            grads.append(meta.meta_gradient(sim, tx, plain, plain_opt, phi, b, v, simulated_rng)[1])
+            plain, plain_opt, _ = student_steps.student_update(sim, tx, p, o, phi, b, inner_rng)
+            grads.append(
+                hypergradients.meta_gradient(sim, tx, plain, plain_opt, phi, b, v, simulated_rng)[1]
+            )
             plains.append(plain)
         alone, _ = step(_state(params, opt_state, phi).replace(rng=rngs[0]), train, valid, 1)
     expected = (grads[0]["head_logits"] + grads[1]["head_logits"]) / 2
@@ -344,6 +354,6 @@ def test_students_sharing_phi_follow_the_mean_of_their_meta_gradients():
 
 
 def test_distance_from_uniform():
-    assert float(meta.distance_from_uniform(jnp.full((2, 3), 1 / 6))) == pytest.approx(0.0)
+    assert float(student_steps.distance_from_uniform(jnp.full((2, 3), 1 / 6))) == pytest.approx(0.0)
     one_hot = jnp.zeros((2, 3)).at[1, 2].set(1.0)
-    assert float(meta.distance_from_uniform(one_hot)) == pytest.approx(5 / 6)
+    assert float(student_steps.distance_from_uniform(one_hot)) == pytest.approx(5 / 6)

@@ -1,107 +1,25 @@
 """Setup `no_teacher`: train a (teacher) classifier on the task's gold labels."""
 
-# No `from __future__ import annotations`: clu reads the metric classes from annotations.
-
 import functools
 import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
-from clu import metrics as clu_metrics
 
 from smat import callbacks as cb
-from smat import checkpointing, models, optim, sharding, tasks
+from smat import checkpointing, models, optim, sharding
 from smat import data as data_lib
 from smat import teacher as teacher_lib
 from smat.errors import ConfigError
-from smat.losses import cross_entropy
+from smat.steps import teacher as teacher_steps
+from smat.steps.teacher import TrainState, eval_step, train_step
 from smat.trainers.base import Trainer
 from smat.trainers.common import cap, init_params
-
-
-@flax.struct.dataclass
-class TrainState:
-    step: jax.Array
-    params: Any
-    opt_state: Any
-    rng: jax.Array
-
-
-@flax.struct.dataclass
-class TrainMetrics(clu_metrics.Collection):
-    loss: clu_metrics.Average.from_output("loss")
-    accuracy: clu_metrics.Average.from_output("accuracy")
-    grad_norm: clu_metrics.Average.from_output("grad_norm")
-    learning_rate: clu_metrics.LastValue.from_output("learning_rate")
-
-
-@flax.struct.dataclass
-class EvalMetrics(clu_metrics.Collection):
-    loss: clu_metrics.Average.from_output("loss")
-    accuracy: clu_metrics.Average.from_output("accuracy")
-
-
-@flax.struct.dataclass
-class RegressionEvalMetrics(clu_metrics.Collection):
-    loss: clu_metrics.Average.from_output("loss")  # mean squared error
-    pearson: tasks.pearson_metric("prediction", "label")
-
-
-def train_step(state: TrainState, batch, *, apply_fn, tx, lr_schedule, task="classification"):
-    """One AdamW/SGD step on the weighted loss of the gold labels (pure): cross-entropy, or
-    squared error for regression (`accuracy` is then the batch's Pearson r)."""
-    rng = jax.random.fold_in(state.rng, state.step)
-    w = batch["weight"]
-
-    def loss_fn(params):
-        out = apply_fn(
-            {"params": params},
-            *data_lib.model_inputs(batch),
-            deterministic=False,
-            rngs={"dropout": rng},
-        )
-        loss = jnp.sum(tasks.loss(task, out.logits, batch["label"]) * w) / jnp.sum(w)
-        return loss, out.logits
-
-    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = TrainMetrics.single_from_model_output(
-        loss=loss,
-        accuracy=tasks.agreement(task, logits, batch["label"], w),
-        grad_norm=optax.global_norm(grads),
-        learning_rate=lr_schedule(state.step),
-    )
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-    return new_state, metrics
-
-
-def eval_metrics(logits, label, weight, task="classification") -> clu_metrics.Collection:
-    """Evaluation metrics of logits against gold labels (rows of weight 0 left out)."""
-    if task == "regression":
-        return RegressionEvalMetrics.single_from_model_output(
-            loss=tasks.loss(task, logits, label),
-            prediction=tasks.prediction(task, logits),
-            label=label,
-            mask=weight,
-        )
-    correct = (jnp.argmax(logits, -1) == label).astype(jnp.float32)
-    return EvalMetrics.single_from_model_output(
-        loss=cross_entropy(logits, label), accuracy=correct, mask=weight
-    )
-
-
-def eval_step(params, batch, *, apply_fn, task="classification"):
-    """Metrics and logits of one padded batch (padding rows have weight 0)."""
-    logits = apply_fn({"params": params}, *data_lib.model_inputs(batch)).logits
-    return eval_metrics(logits, batch["label"], batch["weight"], task), logits
 
 
 class NoTeacherTrainer(Trainer):
@@ -222,7 +140,7 @@ class NoTeacherTrainer(Trainer):
         )
         a = tested.arrays
         logits = a["teacher_logits"]
-        metrics = eval_metrics(
+        metrics = teacher_steps.eval_metrics(
             jnp.asarray(logits), jnp.asarray(a["label"]), jnp.ones(len(logits)), self.config.task
         ).compute()
         metrics = {k: float(v) for k, v in metrics.items()}

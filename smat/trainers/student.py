@@ -2,11 +2,9 @@
 
 Both load (or first train) the teacher, cache its predictions and explainer features on the
 student's examples, and train a student on `num_examples` of them; the learnable teacher also
-updates the teacher explainer with the meta-step of `smat.meta` in the same jitted function.
+updates the teacher explainer with the meta-step of `smat.steps.meta` in the same jitted function.
 Selection and early stopping use validation simulability (agreement with the teacher).
 """
-
-# No `from __future__ import annotations`: clu reads the metric classes from annotations.
 
 import functools
 import math
@@ -14,20 +12,17 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from clu import metrics as clu_metrics
 
 from smat import callbacks as cb
 from smat import (
     checkpointing,
     explainers,
     heatmaps,
-    meta,
     models,
     optim,
     sharding,
@@ -39,44 +34,11 @@ from smat import config as config_lib
 from smat import data as data_lib
 from smat.errors import ConfigError
 from smat.simulation import Simulation
+from smat.steps import meta as meta_step
+from smat.steps import student as student_steps
 from smat.trainers.base import Trainer
 from smat.trainers.common import cap, init_params, run_eval
 from smat.trainers.on_demand import ensure_trained
-
-
-@flax.struct.dataclass
-class SimulationEvalMetrics(clu_metrics.Collection):
-    simulability: clu_metrics.Average.from_output("simulability")
-    loss: clu_metrics.Average.from_output("loss")
-    accuracy: clu_metrics.Average.from_output("accuracy")
-
-
-@flax.struct.dataclass
-class RegressionEvalMetrics(clu_metrics.Collection):
-    simulability: tasks.pearson_metric("prediction", "target")
-    loss: clu_metrics.Average.from_output("loss")
-    accuracy: tasks.pearson_metric("prediction", "label")  # Pearson r with the gold scores
-
-
-def eval_step(params, batch, *, apply_fn, task: str = "classification"):
-    """Simulability (agreement with the teacher: accuracy, or Pearson r for regression), the
-    simulation loss, and agreement with the gold labels (accuracy, or Pearson r)."""
-    logits = apply_fn({"params": params["model"]}, *data_lib.model_inputs(batch)).logits
-    target = tasks.target(task, batch["teacher_logits"])
-    pred = tasks.prediction(task, logits)
-    loss = tasks.loss(task, logits, target)
-    if task == "regression":
-        metrics = RegressionEvalMetrics.single_from_model_output(
-            prediction=pred, target=target, label=batch["label"], loss=loss, mask=batch["weight"]
-        )
-    else:
-        metrics = SimulationEvalMetrics.single_from_model_output(
-            simulability=(pred == target).astype(jnp.float32),
-            loss=loss,
-            accuracy=(pred == batch["label"]).astype(jnp.float32),
-            mask=batch["weight"],
-        )
-    return metrics, logits
 
 
 class StaticTeacherTrainer(Trainer):
@@ -216,7 +178,7 @@ class StaticTeacherTrainer(Trainer):
             )
         )
         self.set_eval_step(
-            functools.partial(eval_step, apply_fn=self.model.apply, task=c.task),
+            functools.partial(student_steps.eval_step, apply_fn=self.model.apply, task=c.task),
             self.student(self.state.params, 0),
         )
 
@@ -254,10 +216,10 @@ class StaticTeacherTrainer(Trainer):
 
     def _step_fn(self, tx, meta_tx):
         lr = optim.schedule(self.config.optim, self.total_steps)
-        step = functools.partial(meta.static_step, sim=self.sim, tx=tx, lr_schedule=lr)
+        step = functools.partial(student_steps.static_step, sim=self.sim, tx=tx, lr_schedule=lr)
         return lambda state, batches: step(state, batches["train"])
 
-    def _init_state(self, tx, meta_tx, teacher_out, example) -> meta.StudentState:
+    def _init_state(self, tx, meta_tx, teacher_out, example) -> student_steps.StudentState:
         c = self.config
         keys = [jax.random.split(jax.random.PRNGKey(s)) for s in self.seeds]
         model_params = [init_params(self.model, example, k[0], self.mesh) for k in keys]
@@ -280,7 +242,7 @@ class StaticTeacherTrainer(Trainer):
             # Static: the weights as they are (head_norm "none"). SMAT: where φ starts.
             phi = self.teacher_explainer.params_for(self.transferred)
         repl = sharding.replicated(self.mesh)
-        state = meta.StudentState(
+        state = student_steps.StudentState(
             step=jnp.zeros((), jnp.int32),
             params=self.stack(params),
             opt_state=self.stack([jax.jit(tx.init, out_shardings=repl)(p) for p in params]),
@@ -355,7 +317,7 @@ class StaticTeacherTrainer(Trainer):
             weights = [np.asarray(explainer.head_weights(p)) for p in params]
             start = np.asarray(explainer.init(*weights[0].shape)["head_logits"])
             out[f"{name}/distance_from_uniform"] = float(
-                np.mean([meta.distance_from_uniform(w) for w in weights])
+                np.mean([student_steps.distance_from_uniform(w) for w in weights])
             )
             nonzero = [int(np.sum(w > 0)) for w in weights]
             out[f"{name}/nonzero_heads"] = (
@@ -451,7 +413,7 @@ class LearnableTeacherTrainer(StaticTeacherTrainer):
 
     def _step_fn(self, tx, meta_tx):
         step = functools.partial(
-            meta.learnable_step,
+            meta_step.learnable_step,
             sim=self.sim,
             tx=tx,
             meta_tx=meta_tx,
