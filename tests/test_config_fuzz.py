@@ -20,7 +20,7 @@ SPECS = ("imdb_teacher.py:smoke", "imdb_static.py:smoke", "imdb_learnable.py:smo
 
 def _fields(spec):
     c = config_lib.from_file(os.path.join(REPO, "configs", spec))
-    return sorted(config_lib._leaves(c))
+    return sorted(config_lib.leaves(c))
 
 
 FIELDS = [(spec, field) for spec in SPECS for field, _ in _fields(spec)]
@@ -86,4 +86,4 @@ def test_the_config_knows_the_explainers_normalizers_and_hypergradients():
 
 def test_leaves_walks_nested_sections():
     c = ml_collections.ConfigDict({"a": {"b": 1}, "c": 2})
-    assert dict(config_lib._leaves(c)) == {"a.b": 1, "c": 2}
+    assert dict(config_lib.leaves(c)) == {"a.b": 1, "c": 2}
