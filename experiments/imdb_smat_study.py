@@ -64,6 +64,7 @@ import json
 import os
 import sys
 
+from smat import runs
 from smat.sweep import Cell, Sweep
 
 STATIC, LEARNABLE = "../configs/imdb_static.py:default", "../configs/imdb_learnable.py:default"
@@ -414,14 +415,14 @@ def rank_heads(root: str, examples: int = 500) -> list[dict]:
     import ml_collections
     import numpy as np
 
-    from smat import checkpointing, explainers, models
     from smat import config as config_lib
     from smat import data as data_lib
+    from smat import explainers, models
     from smat.simulation import explanation_kl
     from smat.trainers.common import init_params
 
     teacher_dir = os.path.join(root, "teacher")
-    module, params, tokenizer_file, t_config = checkpointing.load_trained_model(teacher_dir)
+    module, params, tokenizer_file, t_config = runs.load_trained_model(teacher_dir)
     c = config_lib.from_file(os.path.join(os.path.dirname(__file__), STATIC))
     splits = data_lib.load(c, tokenizer_file=tokenizer_file).splits
     batch = data_lib.input_arrays(splits["student_train"].arrays, slice(0, examples))

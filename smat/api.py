@@ -162,7 +162,7 @@ def train_explainer(teacher: Any, teacher_params: Any = None, **kwargs) -> Train
     Takes the arguments of `student_trainer` (documented there); returns the explainer of the
     best validation-simulability step, with `.summary` of the run.
     """
-    from smat.checkpointing import restore_best_of
+    from smat.runs import restore_best_of
 
     trainer = student_trainer(teacher, teacher_params, **kwargs)
     summary = trainer.fit()
@@ -230,7 +230,7 @@ def train_teacher(
     Returns:
       (params of the best validation-accuracy step, the run summary).
     """
-    from smat.checkpointing import restore_best_of
+    from smat.runs import restore_best_of
     from smat.trainers import NoTeacherTrainer
 
     c = config_lib.base()

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from smat import checkpointing
+from smat import runs
 from smat.errors import ConfigError
 from smat.heatmaps import html_page, terminal_heatmap
 from smat.trained_explainer import load_teacher_explainer
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from smat import config as config_lib
     from smat import data as data_lib
 
-    config = checkpointing.run_config(args.workdir)
+    config = runs.run_config(args.workdir)
     test = data_lib.load(config, tokenizer_file=main_explainer.tokenizer_file).splits[
         "student_test"
     ]

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from smat import checkpointing
 from smat.heatmaps import render_png
 from smat.trained_explainer import student_explanations
 
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = ([args.static] if args.static else []) + [args.workdir]  # static columns first
     try:
-        config = checkpointing.run_config(args.workdir)
+        config = runs.run_config(args.workdir)
         test = data_lib.load(config).splits["student_test"]
         if "pixels" not in test.arrays:
             raise ConfigError(f"{args.workdir!r} is not an image task ({config.data.name})")

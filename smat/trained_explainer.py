@@ -22,7 +22,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from smat import checkpointing, explainers, models
+from smat import checkpointing, explainers, models, runs
 from smat.data.pipeline import as_dataset, input_arrays, model_inputs
 from smat.data.tokenization import as_arrays, load_tokenizer
 from smat.errors import ConfigError
@@ -243,7 +243,7 @@ def teacher_explainer(
 ) -> TrainedExplainer:
     """An explainer of a teacher trained by the CLI (`teacher_dir`: its workdir); φ = None: the
     explainer's initial params (a static explainer needs no student run)."""
-    module, params, tokenizer_file, teacher_config = checkpointing.load_trained_model(teacher_dir)
+    module, params, tokenizer_file, teacher_config = runs.load_trained_model(teacher_dir)
     return TrainedExplainer(
         models.BuiltModel(
             module, None, checkpointing.read_json(os.path.join(teacher_dir, "model.json"))["model"]
@@ -260,7 +260,7 @@ def teacher_explainer(
 
 def load_teacher_explainer(workdir: str) -> TrainedExplainer:
     """The teacher explainer of a CLI student run (its best checkpoint's params)."""
-    config = checkpointing.run_config(workdir).to_dict()
+    config = runs.run_config(workdir).to_dict()
     if config["setup"] not in ("static_teacher", "learnable_teacher"):
         raise ConfigError(f"{workdir!r} is a {config['setup']!r} run, not a student run")
     if config["teacher_explainer"]["name"] == "none" or config["beta"] == 0:
@@ -273,18 +273,18 @@ def load_teacher_explainer(workdir: str) -> TrainedExplainer:
         config["teacher_workdir"] or os.path.join(workdir, "teacher"),
         explainer,
         config["setup"] == "learnable_teacher",
-        checkpointing.restore_best_of(workdir)["phi"],
+        runs.restore_best_of(workdir)["phi"],
         summary=checkpointing.read_json(summary_path) if os.path.isfile(summary_path) else None,
     )
 
 
 def student_explanations(workdir: str, batch: dict[str, np.ndarray]) -> np.ndarray:
     """The explanations [N, positions] of a CLI student run's student (best checkpoint)."""
-    config = checkpointing.run_config(workdir)
+    config = runs.run_config(workdir)
     explainer = explainers.build(config.student_explainer, learnable=True)
     if explainer is None or config.beta == 0:
         raise ValueError(f"{workdir!r} trained its student without explanations")
-    params = checkpointing.restore_best_of(workdir)["params"]
+    params = runs.restore_best_of(workdir)["params"]
     num_classes = np.asarray(params["model"]["classifier"]["bias"]).shape[-1]
     built = models.build_model(config.model, num_classes, 0)
     sim = Simulation(built.apply, None, explainer, config.beta, config.task)

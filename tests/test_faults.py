@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from smat import checkpointing, sweep, workdir
+from smat import checkpointing, runs, sweep, workdir
 from smat.callbacks import Callback
 from smat.errors import CheckpointError
 from smat.trainers import NoTeacherTrainer, on_demand
@@ -78,7 +78,7 @@ def test_a_damaged_best_checkpoint_gives_one_error_and_stays_on_disk(reference, 
     shutil.copytree(ref_dir, run)
     _truncate(_step_files(run, "best", ref["best_step"]))
     with pytest.raises(CheckpointError, match=r"best checkpoint \(step 48\) cannot be read"):
-        checkpointing.load_trained_model(run)
+        runs.load_trained_model(run)
     assert os.listdir(os.path.join(run, "checkpoints", "damaged")) == ["best-48"]
 
 

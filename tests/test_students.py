@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import smat
 from smat import config as config_lib
+from smat import runs
 from smat.callbacks import Callback
 from smat.errors import ConfigError
 from smat.trainers import LearnableTeacherTrainer, StaticTeacherTrainer
@@ -536,15 +537,15 @@ def test_teacher_outputs_are_kept_read_back_exactly_and_recomputed_when_damaged(
 ):
     import jax
 
-    from smat import checkpointing, explainers, teacher
     from smat import data as data_lib
+    from smat import explainers, teacher
 
     _, workdir, _ = smat_run
     # The SMAT run kept its teacher's outputs for its train, valid and test examples (the other
     # students of this module that share its teacher add theirs).
     kept = os.listdir(os.path.join(workdir, "teacher", teacher.OUTPUTS))
     assert len([f for f in kept if f.endswith(".npz")]) >= 3
-    module, params, _, _ = checkpointing.load_trained_model(os.path.join(workdir, "teacher"))
+    module, params, _, _ = runs.load_trained_model(os.path.join(workdir, "teacher"))
     rng = np.random.default_rng(0)
     ids = rng.integers(1000, 2000, size=(20, 64)).astype(np.int32)
     data = data_lib.ArrayDataset(

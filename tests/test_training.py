@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from smat import checkpointing
+from smat import checkpointing, runs
 from smat.callbacks import Callback
 from smat.trainers import NoTeacherTrainer
 from tests.conftest import kill_after_checkpoint
@@ -64,7 +64,7 @@ def test_summary_breaks_the_time_down_into_phases(reference):
 
 def test_trained_model_reloads_from_workdir(reference):
     _, workdir, _ = reference
-    module, params, tokenizer, config = checkpointing.load_trained_model(workdir)
+    module, params, tokenizer, config = runs.load_trained_model(workdir)
     assert os.path.isfile(tokenizer) and config["setup"] == "no_teacher"
     ids = np.full((2, 8), 101, np.int32)
     logits = module.apply({"params": params}, ids, np.ones_like(ids)).logits

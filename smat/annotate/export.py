@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from smat import checkpointing, explainers
 from smat import config as config_lib
 from smat import data as data_lib
+from smat import explainers, runs
 from smat.annotate.study import Item, Study, write_study
 from smat.errors import ConfigError
 from smat.trained_explainer import TrainedExplainer, load_teacher_explainer
@@ -56,7 +56,7 @@ def export(workdir: str, names: list[str], n: int, out: str, seed: int = 0) -> S
     if n < 1:
         raise ConfigError(f"--n {n}: export at least one example")
     run = load_teacher_explainer(workdir)
-    config = checkpointing.run_config(workdir)
+    config = runs.run_config(workdir)
     named = named_explainers(run, names)
     test = data_lib.load(config, tokenizer_file=run.tokenizer_file).splits["student_test"]
     rows = np.sort(np.random.default_rng(seed).choice(len(test), min(n, len(test)), replace=False))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from smat import checkpointing
+from smat import checkpointing, runs
 from smat import data as data_lib
 from smat.data.eraser import read_eraser
 from smat.data.mlqe import read_word_tags
@@ -97,7 +97,7 @@ def evaluate(
         static_done.add(key)
         if teacher is None:
             teacher = teacher_explainer(config.teacher_workdir, explainer_config)
-        phi = checkpointing.restore_best_of(workdir)["phi"] if learned else None
+        phi = runs.restore_best_of(workdir)["phi"] if learned else None
         explainer = teacher.with_explainer(explainer_config, learned, phi)
         if reference is None:
             batch = _test_batch(config, explainer.tokenizer_file, examples)

@@ -12,8 +12,8 @@ import ml_collections
 import numpy as np
 
 from smat import callbacks as cb
-from smat import checkpointing, models, optim, sharding
 from smat import data as data_lib
+from smat import models, optim, runs, sharding
 from smat import teacher as teacher_lib
 from smat.errors import ConfigError
 from smat.steps import teacher as teacher_steps
@@ -104,9 +104,7 @@ class NoTeacherTrainer(Trainer):
     def write_artifacts(self) -> None:
         if self.given_model is not None:
             return  # the caller holds the model; only checkpoints and the summary are written
-        checkpointing.save_model_description(
-            self.workdir, self.model.description, self.data.tokenizer_path
-        )
+        runs.save_model_description(self.workdir, self.model.description, self.data.tokenizer_path)
 
     def _init_state(self, tx) -> TrainState:
         """Params and optimizer state straight into the mesh's replicated sharding."""

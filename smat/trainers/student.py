@@ -19,19 +19,19 @@ import numpy as np
 import optax
 
 from smat import callbacks as cb
+from smat import config as config_lib
+from smat import data as data_lib
 from smat import (
-    checkpointing,
     explainers,
     heatmaps,
     models,
     optim,
+    runs,
     sharding,
     tasks,
     teacher,
     transfer,
 )
-from smat import config as config_lib
-from smat import data as data_lib
 from smat.errors import ConfigError
 from smat.simulation import Simulation
 from smat.steps import meta as meta_step
@@ -95,9 +95,7 @@ class StaticTeacherTrainer(Trainer):
         if self.given_teacher is not None:
             return self.given_teacher, self.given_splits
         c = self.config
-        t_module, t_params, tokenizer_file, t_config = checkpointing.load_trained_model(
-            self.teacher_workdir
-        )
+        t_module, t_params, tokenizer_file, t_config = runs.load_trained_model(self.teacher_workdir)
         teacher.check_same_data(c, t_config, self.teacher_workdir)
         models.check_max_length(c.model, c.data.max_length)
         splits = data_lib.load(c, tokenizer_file=tokenizer_file).splits
