@@ -13,22 +13,20 @@ run's explainer and by the SMAT-learned one, and each run's student explanation.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import Any
 
 import numpy as np
 
+from smat import data as data_lib
+from smat.errors import ConfigError
 from smat.heatmaps import render_png
-from smat.trained_explainer import student_explanations
+from smat.runs import run_config
+from smat.trained_explainer import load_teacher_explainer, student_explanations
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
-    from smat import data as data_lib
-    from smat.errors import ConfigError
-    from smat.trained_explainer import load_teacher_explainer
-
     parser = argparse.ArgumentParser(
         prog="python -m smat.patch_heatmaps",
         description="Draw teacher and student explanations over test images as a PNG grid.",
@@ -38,16 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--examples", type=int, default=6)
     args = parser.parse_args(argv)
-    runs = ([args.static] if args.static else []) + [args.workdir]  # static columns first
+    workdirs = ([args.static] if args.static else []) + [args.workdir]  # static columns first
     try:
-        config = runs.run_config(args.workdir)
+        config = run_config(args.workdir)
         test = data_lib.load(config).splits["student_test"]
         if "pixels" not in test.arrays:
             raise ConfigError(f"{args.workdir!r} is not an image task ({config.data.name})")
         rows = np.arange(min(args.examples, len(test)))
         batch = data_lib.input_arrays(test.arrays, rows)
         columns: dict[str, Any] = {}
-        for w in runs:
+        for w in workdirs:
             teacher = load_teacher_explainer(w)
             kind = "learned" if teacher.learnable else "static"
             columns[f"teacher ({kind})"] = teacher.explain(batch)

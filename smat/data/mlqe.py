@@ -63,7 +63,7 @@ def read_mlqe(
                     f"{path}:{line}: {label_column}={row[label_column]!r} is not a number"
                 ) from None
             # NaN, inf or beyond float32 would make every Pearson r NaN.
-            if not np.isfinite(score) or abs(score) > np.finfo(np.float32).max:
+            if not np.isfinite(score) or abs(score) > float(np.finfo(np.float32).max):
                 raise ConfigError(f"{path}:{line}: {label_column}={score} is not finite in float32")
             if row[text_column] is None or row[pair_column] is None:
                 raise ConfigError(f"{path}:{line}: fewer columns than the header; fix the row")

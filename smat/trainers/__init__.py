@@ -2,8 +2,9 @@
 
 from smat.registry import Registry
 from smat.trainers.base import Trainer
+from smat.trainers.learnable import LearnableTeacherTrainer
 from smat.trainers.no_teacher import NoTeacherTrainer
-from smat.trainers.student import LearnableTeacherTrainer, StaticTeacherTrainer
+from smat.trainers.student import StaticTeacherTrainer
 
 TRAINERS: Registry = Registry("setup")
 TRAINERS.register("no_teacher")(NoTeacherTrainer)

@@ -23,7 +23,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 from smat import config as config_lib
 from smat import sharding
 from smat.errors import ConfigError
-from smat.trainers.base import Trainer, _StopSignal
+from smat.trainers.base import Trainer
+from smat.trainers.signals import StopSignal
 
 
 def seed_axes(state: Any) -> Any:
@@ -150,7 +151,7 @@ def _train(runs: list[Trainer]) -> tuple[list[dict[str, Any]], int | None]:
     summaries: list[dict[str, Any] | None] = [None] * k
     live = list(range(k))
     step = first.step
-    with _StopSignal() as stop, mesh:
+    with StopSignal() as stop, mesh:
         while live:
             batches = [t.next_batch(step) for t in runs]
             batch = jax.tree.map(lambda *xs: np.stack(xs), *batches)

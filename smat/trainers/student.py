@@ -34,11 +34,12 @@ from smat import (
 )
 from smat.errors import ConfigError
 from smat.simulation import Simulation
-from smat.steps import meta as meta_step
 from smat.steps import student as student_steps
 from smat.trainers.base import Trainer
 from smat.trainers.common import cap, init_params, run_eval
+from smat.trainers.explainer_stats import movement
 from smat.trainers.on_demand import ensure_trained
+from smat.trainers.several_students import mean_over_students, stack, take
 
 
 class StaticTeacherTrainer(Trainer):
@@ -183,14 +184,11 @@ class StaticTeacherTrainer(Trainer):
     # ----- several students (meta.num_students) --------------------------------------------
     def stack(self, trees: list[Any]) -> Any:
         """One tree per student -> their stack on a leading axis (one student: the tree)."""
-        if len(trees) == 1:
-            return trees[0]
-        stack = jnp.stack if isinstance(jax.tree.leaves(trees[0])[0], jax.Array) else np.stack
-        return jax.tree.map(lambda *xs: stack(xs), *trees)
+        return stack(trees)
 
     def student(self, tree: Any, k: int) -> Any:
         """Student k's part of a stacked tree (params, optimizer state)."""
-        return tree if len(self.seeds) == 1 else jax.tree.map(lambda x: x[k], tree)
+        return take(tree, k, len(self.seeds))
 
     def _per_student_eval(self, params, dataset) -> list[tuple[dict[str, float], np.ndarray]]:
         bs = self.config.train.eval_batch_size
@@ -199,18 +197,9 @@ class StaticTeacherTrainer(Trainer):
             for k in range(len(self.seeds))
         ]
 
-    def _mean_over_students(self, metrics: list[dict[str, float]], split: str) -> dict[str, float]:
-        """Each metric's mean over the students (what selects and what is reported), and each
-        student's simulability when there are several."""
-        out = {f"{split}/{key}": float(np.mean([m[key] for m in metrics])) for key in metrics[0]}
-        if len(metrics) > 1:
-            for k, m in enumerate(metrics):
-                out[f"{split}/student{k}/simulability"] = m["simulability"]
-        return out
-
     def evaluate(self) -> dict[str, float]:
         per = self._per_student_eval(self.state.params, self.valid_set)
-        return self._mean_over_students([m for m, _ in per], "val")
+        return mean_over_students([m for m, _ in per], "val")
 
     def _step_fn(self, tx, meta_tx):
         lr = optim.schedule(self.config.optim, self.total_steps)
@@ -299,32 +288,15 @@ class StaticTeacherTrainer(Trainer):
         return next((c for c in self.callbacks if isinstance(c, cb.ExplainerTrajectory)), None)
 
     def explainer_movement(self, best) -> dict[str, Any]:
-        """How far φ (SMAT) and ψ moved from their uniform start, at the best step: total-
-        variation distance of the head weights from uniform, heads with weight > 0, largest
-        change of a head coefficient, and the meta-steps taken in the whole run (ψ: means over
-        the students, the largest change of any)."""
-        out: dict[str, Any] = {}
+        """How far φ (SMAT) and ψ moved from their uniform start, at the best step (see
+        `explainer_stats.movement`), and the meta-steps taken in the whole run."""
         psi = [self.student(best["params"], k).get("explainer") for k in range(len(self.seeds))]
         pairs = [("psi", self.student_explainer, psi)]
+        out: dict[str, Any] = {}
         if self.learnable:
             pairs.insert(0, ("phi", self.teacher_explainer, [best["phi"]]))
             out["meta/steps"] = math.ceil(self.step / self.config.meta.interval)
-        for name, explainer, params in pairs:
-            if explainer is None or not isinstance(explainer, explainers.AttentionExplainer):
-                continue
-            weights = [np.asarray(explainer.head_weights(p)) for p in params]
-            start = np.asarray(explainer.init(*weights[0].shape)["head_logits"])
-            out[f"{name}/distance_from_uniform"] = float(
-                np.mean([student_steps.distance_from_uniform(w) for w in weights])
-            )
-            nonzero = [int(np.sum(w > 0)) for w in weights]
-            out[f"{name}/nonzero_heads"] = (
-                nonzero[0] if len(nonzero) == 1 else float(np.mean(nonzero))
-            )
-            out[f"{name}/max_coefficient_change"] = float(
-                max(np.abs(np.asarray(p["head_logits"]) - start).max() for p in params)
-            )
-        return out
+        return {**out, **movement(pairs)}
 
     def eval_images(self) -> dict[str, np.ndarray]:
         images = {}
@@ -353,7 +325,7 @@ class StaticTeacherTrainer(Trainer):
         metrics = [m for m, _ in per]
         logits = self.stack([x for _, x in per])  # [students, examples, ...] for several
         a = self.test_set.arrays
-        summary = self._mean_over_students(metrics, "test")
+        summary = mean_over_students(metrics, "test")
         teacher_pred = np.asarray(tasks.prediction(c.task, a["teacher_logits"]))
         if np.all(a["label"] == -1):  # no gold labels (the Python API allows that)
             del summary["test/accuracy"]
@@ -387,50 +359,3 @@ class StaticTeacherTrainer(Trainer):
                 if weights.flat[i] > 0
             )
         return summary
-
-
-class LearnableTeacherTrainer(StaticTeacherTrainer):
-    """SMAT: the student and the teacher's explainer are trained jointly (the meta-step)."""
-
-    learnable = True
-
-    def setup(self) -> None:
-        super().setup()
-        c = self.config
-        # The outer loss draws its batches from the student-validation split.
-        size = c.meta.valid_batch_size or c.train.batch_size
-        sharding.check_batch_size(size, self.mesh, "meta.valid_batch_size")
-        if size > len(self.valid_set):
-            raise ConfigError(
-                f"meta.valid_batch_size={size} exceeds the {len(self.valid_set)} student-"
-                "validation examples: lower it"
-            )
-        self.valid_batches = [
-            data_lib.TrainBatches(self.valid_set, size, s + 1) for s in self.seeds
-        ]
-
-    def _step_fn(self, tx, meta_tx):
-        step = functools.partial(
-            meta_step.learnable_step,
-            sim=self.sim,
-            tx=tx,
-            meta_tx=meta_tx,
-            lr_schedule=optim.schedule(self.config.optim, self.total_steps),
-            interval=self.config.meta.interval,
-            hypergradient=self.config.meta.hypergradient,
-            neumann_steps=self.config.meta.neumann_steps,
-            neumann_alpha=self.config.meta.neumann_alpha,
-            simulated_tx=(
-                optax.sgd(self.config.meta.simulated_lr)
-                if self.config.meta.simulated_update == "sgd"
-                else None
-            ),
-            num_students=len(self.seeds),
-        )
-        return lambda state, batches: step(state, batches["train"], batches["valid"])
-
-    def next_batch(self, step: int):
-        return {
-            "train": self.stack([b.batch(step) for b in self.batches]),
-            "valid": self.stack([b.batch(step) for b in self.valid_batches]),
-        }
