@@ -55,12 +55,7 @@ def student_config(arg, setup: str):
         c.data.max_valid_examples = 250
     elif v == "smoke":
         c.num_examples = 64.0
-        c.train.num_steps = 12
-        c.train.eval_every_steps = 4
-        c.train.log_every_steps = 4
-        c.ckpt.every_steps = 4
-        c.data.max_valid_examples = 128
-        c.data.max_test_examples = 256
+        common.short_run(c, steps=12, eval_every=4, max_valid=128, max_test=256)
         c.optim.update(learning_rate=1e-3, schedule="constant", eps_root=1e-12, warmup_steps=0)
     elif v == "paper":
         # The original student optimiser: SGD lr 5e-3, clip 5, weight decay 0.01.

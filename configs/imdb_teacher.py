@@ -43,13 +43,9 @@ def get_config(arg: str | None = None):
     elif v == "smoke":
         c.model.num_layers = 1
         c.data.max_length = 64
-        c.data.max_train_examples = 1024
-        c.data.max_valid_examples = 256
-        c.data.max_test_examples = 512
-        c.train.num_steps = 48
-        c.train.eval_every_steps = 16
-        c.train.log_every_steps = 8
-        c.ckpt.every_steps = 8
+        common.short_run(
+            c, steps=48, eval_every=16, log_every=8, max_train=1024, max_valid=256, max_test=512
+        )
         c.optim.learning_rate = 1e-3
         c.optim.warmup_steps = 4
     elif v == "paper":

@@ -42,10 +42,7 @@ def teacher_config(arg: str | None):
         c.data.max_length = 32
         c.data.split.update(student_test=64, student_valid=32, student_train=96, teacher_valid=32)
         c.train.batch_size = 16
-        c.train.num_steps = 40
-        c.train.eval_every_steps = 20
-        c.train.log_every_steps = 10
-        c.ckpt.every_steps = 10
+        common.short_run(c, steps=40, eval_every=20, log_every=10)
         c.optim.update(learning_rate=1e-3, warmup_steps=4)
     elif v == "paper":
         c.model.checkpoint = "REQUIRED: a local HF xlm-roberta-base folder"
@@ -77,10 +74,7 @@ def student_config(arg: str | None, setup: str):
         c.optim.learning_rate = 5e-5
     elif v == "smoke":
         c.num_examples = 64.0
-        c.train.num_steps = 8
-        c.train.eval_every_steps = 4
-        c.train.log_every_steps = 4
-        c.ckpt.every_steps = 4
+        common.short_run(c, steps=8, eval_every=4)
         c.optim.learning_rate = 1e-3
     elif v == "paper":
         c.num_examples = 2100.0

@@ -52,14 +52,10 @@ def teacher_config(dataset: str, arg: str | None):
         c.train.eval_every_steps = 250
     elif v == "smoke":
         c.model.update(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=64)
-        c.data.max_train_examples = 1024
-        c.data.max_valid_examples = 256
-        c.data.max_test_examples = 256
         c.train.batch_size = 32
-        c.train.num_steps = 32
-        c.train.eval_every_steps = 16
-        c.train.log_every_steps = 8
-        c.ckpt.every_steps = 8
+        common.short_run(
+            c, steps=32, eval_every=16, log_every=8, max_train=1024, max_valid=256, max_test=256
+        )
         c.optim.update(learning_rate=3e-3, warmup_steps=4)
     elif v == "paper":
         # ViT-base/16 at 224x224 (images are resized inside the model), fine-tuned on a 45k/5k
@@ -98,13 +94,8 @@ def student_config(dataset: str, arg: str | None, setup: str):
         c.optim.update(learning_rate=1e-3, weight_decay=0.05)
     elif v == "smoke":
         c.num_examples = 64.0
-        c.train.num_steps = 8
         c.train.batch_size = 16
-        c.train.eval_every_steps = 4
-        c.train.log_every_steps = 4
-        c.ckpt.every_steps = 4
-        c.data.max_valid_examples = 64
-        c.data.max_test_examples = 128
+        common.short_run(c, steps=8, eval_every=4, max_valid=64, max_test=128)
         c.train.eval_batch_size = 64
         c.optim.update(learning_rate=3e-3)
     elif v == "paper":

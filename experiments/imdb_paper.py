@@ -15,35 +15,9 @@ Variants:
   paper  the full grid for accelerators: 500 / 1000 / 2000 examples, 5 seeds, paper configs.
 """
 
-from smat.sweep import Sweep, explainer_grid
+from smat.sweep import Sweep, explainer_grid, paper_explainers
 
-ATTENTION, GRADIENT = 5.0, 0.2
-STATIC, LEARNABLE = "../configs/imdb_static.py", "../configs/imdb_learnable.py"
-EXPLAINERS = {
-    # label: (config file, overrides)
-    "none": (STATIC, {"teacher_explainer.name": "none", "beta": 0.0}),
-    "attention_all": (
-        STATIC,
-        {"teacher_explainer.name": "attention", "beta": ATTENTION},
-    ),
-    "attention_last": (
-        STATIC,
-        {"teacher_explainer.name": "attention", "teacher_explainer.layer": -1, "beta": ATTENTION},
-    ),
-    "gradient_x_input": (
-        STATIC,
-        {"teacher_explainer.name": "gradient_x_input", "beta": GRADIENT},
-    ),
-    "gradient_norm": (
-        STATIC,
-        {"teacher_explainer.name": "gradient_norm", "beta": GRADIENT},
-    ),
-    "integrated_gradients": (
-        STATIC,
-        {"teacher_explainer.name": "integrated_gradients", "beta": GRADIENT},
-    ),
-    "smat": (LEARNABLE, {"beta": ATTENTION}),
-}
+EXPLAINERS = paper_explainers("../configs/imdb_static.py", "../configs/imdb_learnable.py")
 
 GRIDS = {
     # variant: (config variant, num_examples, seeds, explainers)

@@ -13,7 +13,8 @@ a subset of the cells; `--set data.source=/data/mlqe` sets a field in every cell
 `--seeds-together` trains each cell's seeds in one compiled program (vmapped over the seeds).
 
 The library is smat/sweeps/ (spec, manifest, runner); this module is its command line and
-re-exports what sweep files import (`from smat.sweep import Cell, Sweep, explainer_grid`).
+re-exports what sweep files import (`from smat.sweep import Cell, Sweep, explainer_grid,
+paper_explainers`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from smat.sweeps.spec import (  # noqa: F401
     cell_dir,
     explainer_grid,
     load_sweep,
+    paper_explainers,
     resolved_overrides,
     teacher_dir,
 )

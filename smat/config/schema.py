@@ -159,6 +159,31 @@ def explainer_section(name: str, **overrides) -> ml_collections.ConfigDict:
     return e
 
 
+def short_run(
+    c: ml_collections.ConfigDict,
+    *,
+    steps: int,
+    eval_every: int,
+    log_every: int | None = None,
+    max_train: int | None = None,
+    max_valid: int | None = None,
+    max_test: int | None = None,
+) -> None:
+    """Cuts `c` to a short run in place (the `smoke` variants every task shares): `steps`
+    steps, evaluated every `eval_every`, logged and checkpointed every `log_every` (default: at
+    each evaluation), on at most the given numbers of data examples (None keeps the config's)."""
+    every = log_every or eval_every
+    c.train.update(num_steps=steps, eval_every_steps=eval_every, log_every_steps=every)
+    c.ckpt.every_steps = every
+    for field, limit in (
+        ("max_train_examples", max_train),
+        ("max_valid_examples", max_valid),
+        ("max_test_examples", max_test),
+    ):
+        if limit is not None:
+            c.data[field] = limit
+
+
 def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Fields of the student setups (static_teacher, learnable_teacher), on top of `base()`.
 

@@ -41,6 +41,34 @@ class Sweep:
     description: str = ""
 
 
+# The paper's explanation weights: β = 5 for attention teachers, 0.2 for gradient ones.
+ATTENTION_BETA, GRADIENT_BETA = 5.0, 0.2
+
+
+def paper_explainers(static: str, learnable: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The paper's explainer table for a task, given its static- and learnable-teacher configs
+    (paths relative to the sweep file): label -> (config, overrides) for `explainer_grid`.
+
+    No explanation (β = 0), static attention over all layers' heads and of the last layer,
+    gradient × input, gradient norm, integrated gradients, and learned attention (SMAT).
+    """
+
+    def static_with(name: str, beta: float, **more: Any) -> tuple[str, dict[str, Any]]:
+        return static, {"teacher_explainer.name": name, **more, "beta": beta}
+
+    return {
+        "none": static_with("none", 0.0),
+        "attention_all": static_with("attention", ATTENTION_BETA),
+        "attention_last": static_with(
+            "attention", ATTENTION_BETA, **{"teacher_explainer.layer": -1}
+        ),
+        "gradient_x_input": static_with("gradient_x_input", GRADIENT_BETA),
+        "gradient_norm": static_with("gradient_norm", GRADIENT_BETA),
+        "integrated_gradients": static_with("integrated_gradients", GRADIENT_BETA),
+        "smat": (learnable, {"beta": ATTENTION_BETA}),
+    }
+
+
 def explainer_grid(
     explainers: dict[str, tuple[str, dict[str, Any]]],
     grids: dict[str, tuple[str, tuple[int, ...], tuple[int, ...], tuple[str, ...]]],
