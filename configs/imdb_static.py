@@ -25,11 +25,7 @@ def student_config(arg, setup: str):
     here = os.path.dirname(os.path.abspath(__file__))
     teacher = common.from_file(os.path.join(here, f"imdb_teacher.py:{v}"))
     teacher.unlock()
-    c = common.student_base(teacher)
-    c.setup = setup
-    c.model = teacher.model.copy_and_resolve_references()  # student: fresh copy, same architecture
-    c.train.monitor = "val/simulability"
-    c.train.patience = 5
+    c = common.student_of(teacher, setup)
     if v == "deep":  # the default's students (2 layers) under the whole 6-layer teacher
         c.model.num_layers = 2
     if v in ("default", "deep"):

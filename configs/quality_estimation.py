@@ -61,11 +61,7 @@ def teacher_config(arg: str | None):
 def student_config(arg: str | None, setup: str):
     v = common.variant(arg, VARIANTS)
     teacher = teacher_config(v)
-    c = common.student_base(teacher)
-    c.setup = setup
-    c.model = teacher.model.copy_and_resolve_references()
-    c.train.monitor = "val/simulability"
-    c.train.patience = 5
+    c = common.student_of(teacher, setup)
     c.optim.update(schedule="constant", warmup_steps=0, eps_root=1e-12)
     if v == "default":
         c.num_examples = 2100.0

@@ -76,11 +76,7 @@ def student_config(dataset: str, arg: str | None, setup: str):
     """A student of `teacher_config(dataset, arg)`: same architecture, fresh initialisation."""
     v = common.variant(arg, VARIANTS[dataset])
     teacher = teacher_config(dataset, v)
-    c = common.student_base(teacher)
-    c.setup = setup
-    c.model = teacher.model.copy_and_resolve_references()
-    c.train.monitor = "val/simulability"
-    c.train.patience = 5
+    c = common.student_of(teacher, setup)
     c.optim.update(schedule="constant", warmup_steps=0, eps_root=1e-12)
     c.train.batch_size = 32
     c.train.eval_batch_size = 250

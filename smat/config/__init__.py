@@ -20,6 +20,7 @@ from smat.config.schema import (
     optim_section,
     short_run,
     student_base,
+    student_of,
     student_seeds,
     teacher_config,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "short_run",
     "sibling_module",
     "student_base",
+    "student_of",
     "student_seeds",
     "teacher_config",
     "to_dict",

@@ -250,6 +250,17 @@ def student_base(teacher: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     return c
 
 
+def student_of(teacher: ml_collections.ConfigDict, setup: str) -> ml_collections.ConfigDict:
+    """What the config files' students share: `student_base(teacher)` for `setup`, with a fresh
+    copy of the teacher's architecture (same shapes, its own initialisation) and early stopping
+    after 5 evaluations without a better validation simulability."""
+    c = student_base(teacher)
+    c.setup = setup
+    c.model = teacher.model.copy_and_resolve_references()
+    c.train.patience = 5
+    return c
+
+
 STUDENT_SEED_STRIDE = 1000  # student k of a run with seed s: seed s + 1000 k (meta.num_students)
 
 
