@@ -255,7 +255,6 @@ def hypergradients(study: Study, ranking: dict[str, float], ks, draws: int = 8) 
         seed=0,
         workdir=os.path.join(study.root, "hypergradient"),
         config={**STUDENT, "train.num_epochs": float(s["epochs"])},
-        callbacks=[],
     )
     trainer.setup()
     sim, state = trainer.sim, trainer.state
@@ -342,7 +341,6 @@ def full_horizon(study: Study, iterations: int, lr: float = 0.05) -> dict:
             beta=5.0,
             workdir=os.path.join(study.root, "full_horizon", f"seed{seed}"),
             config={**STUDENT, "train.num_epochs": float(s["epochs"])},
-            callbacks=[],
         )
         trainer.setup()
         train = jax.tree.map(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import ml_collections
@@ -18,6 +19,7 @@ import ml_collections
 from smat import config as config_lib
 from smat import data as data_lib
 from smat import models
+from smat.callbacks import Callback
 from smat.data.pipeline import as_dataset
 from smat.errors import ConfigError
 from smat.teacher import Teacher
@@ -68,7 +70,8 @@ def student_trainer(
     num_students: int = 1,
     workdir: str | None = None,
     config: dict[str, Any] | None = None,
-    callbacks: list | None = None,
+    callbacks: Sequence[Callback] = (),
+    default_callbacks: bool = True,
 ):
     """The trainer of `train_explainer`, built but not run (`.fit()` trains; `.setup()` alone
     builds the student, the cached teacher outputs and the jitted step, for inspection).
@@ -103,8 +106,10 @@ def student_trainer(
       config: overrides of any other `smat.config` field, as {"dotted.name": value}, e.g.
         {"train.num_epochs": 10, "optim.learning_rate": 1e-4, "train.batch_size": 32}. Every
         default is the documented one of `smat.config.student_base` (no hidden warmup).
-      callbacks: trainer callbacks replacing the defaults (early stopping, checkpoints,
-        TensorBoard, progress bar).
+      callbacks: `smat.callbacks.Callback`s run beside the defaults (early stopping,
+        checkpoints, metric writers, progress bar) and those `config["callbacks"]` names.
+      default_callbacks: False drops the defaults; `callbacks` must then include a
+        `smat.callbacks.Checkpoint` (the test reads the best checkpoint), else a ConfigError.
     Returns:
       A StaticTeacherTrainer or (SMAT) LearnableTeacherTrainer.
     """
@@ -150,6 +155,7 @@ def student_trainer(
         c,
         workdir,
         callbacks,
+        default_callbacks=default_callbacks,
         teacher=Teacher(t_model, teacher_params),
         splits=splits,
         student=s_model,
@@ -216,7 +222,8 @@ def train_teacher(
     seed: int = 0,
     workdir: str | None = None,
     config: dict[str, Any] | None = None,
-    callbacks: list | None = None,
+    callbacks: Sequence[Callback] = (),
+    default_callbacks: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Trains a classifier on gold labels with the `no_teacher` trainer (setup of the CLI).
 
@@ -225,7 +232,7 @@ def train_teacher(
         `smat.models.protocol`); it is initialised with `seed` (nnx: as constructed).
       train_data, valid_data, test_data: dicts of arrays with input_ids, attention_mask and
         label (see `train_explainer`); test_data defaults to valid_data.
-      seed, workdir, config, callbacks: as in `train_explainer`; defaults are
+      seed, workdir, config, callbacks, default_callbacks: as in `train_explainer`; defaults are
         `smat.config.base()`'s (AdamW 5e-5, 3 epochs, early stopping on val/accuracy).
     Returns:
       (params of the best validation-accuracy step, the run summary).
@@ -243,7 +250,9 @@ def train_teacher(
         print(f"workdir: {workdir}")
     c.lock()
     built = model if isinstance(model, models.BuiltModel) else models.BuiltModel(model)
-    summary = NoTeacherTrainer(c, workdir, callbacks, splits=splits, model=built).fit()
+    summary = NoTeacherTrainer(
+        c, workdir, callbacks, default_callbacks=default_callbacks, splits=splits, model=built
+    ).fit()
     if summary["status"] != "finished":
         raise KeyboardInterrupt(
             f"training was interrupted ({summary.get('signal')}); call again with "

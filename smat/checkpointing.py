@@ -27,6 +27,7 @@ import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from smat.errors import CheckpointError
+from smat.workdir import write_text
 
 
 def _abstract(tree):
@@ -339,15 +340,6 @@ def _cause(text: str) -> str:
 
 def _megabytes(tree: Any) -> float:
     return sum(getattr(x, "nbytes", 0) for x in jax.tree.leaves(tree)) / 2**20
-
-
-def write_text(path: str, text: str) -> None:
-    """Writes `path` atomically (a temporary file, then a rename): a kill at any moment leaves
-    the old file or the new one, never a torn one."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def write_json(path: str, obj: Any) -> None:

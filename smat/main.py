@@ -50,6 +50,13 @@ _SEEDS = flags.DEFINE_list(
     "Train these seeds together in one compiled program (vmap over seeds), each run in "
     "<workdir>/seed<k>, students sharing the teacher in <workdir>/teacher; e.g. --seeds=0,1,2.",
 )
+_CALLBACKS = flags.DEFINE_string(
+    "callbacks",
+    "",
+    "Callbacks added to the defaults and to the config's `callbacks`: comma-separated "
+    "package.module:Name or package.module:Name(key=value, ...), e.g. "
+    "--callbacks=my_lab.hooks:PrintEvery(every=10).",
+)
 flags.mark_flags_as_required(["config"])
 
 
@@ -127,6 +134,8 @@ def main(argv: list[str]) -> None:
     sys.stderr = _WithoutClosedLoopTracebacks(sys.stderr)
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     config = _CONFIG.value
+    if _CALLBACKS.value:
+        config.callbacks = ",".join(filter(None, (config.callbacks, _CALLBACKS.value)))
     workdir = _WORKDIR.value or default_workdir(
         config_flags.get_config_filename(flags.FLAGS["config"])
     )

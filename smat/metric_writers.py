@@ -1,16 +1,25 @@
-"""Metric writers behind a small interface; TensorBoard event files without TensorFlow.
+"""Metric writers behind a small interface (`logging.writers`): TensorBoard event files
+without TensorFlow, CSV and JSON Lines.
 
 `clu.metric_writers` imports TensorFlow, so events are written with tensorboardX instead; the
-files are ordinary TensorBoard event files (`tensorboard --logdir runs`).
+files are ordinary TensorBoard event files (`tensorboard --logdir runs`). A run resumed from
+the checkpoint of step s drops what a killed run wrote after s: TensorBoard is told to purge
+those steps, and the text files are cut back to them, so every step appears once.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import jax
 import numpy as np
+
+from smat.workdir import write_text
 
 
 class MetricWriter(Protocol):
@@ -32,10 +41,12 @@ class MetricWriter(Protocol):
 class TensorBoardWriter:
     """Writes scalars and texts as TensorBoard events under `logdir`."""
 
-    def __init__(self, logdir: str):
+    def __init__(self, logdir: str, resumed_at: int | None = None):
         from tensorboardX import SummaryWriter
 
-        self._writer = SummaryWriter(logdir=logdir, flush_secs=10)
+        # TensorBoard drops the events of earlier files from this step on.
+        purge = None if resumed_at is None else resumed_at + 1
+        self._writer = SummaryWriter(logdir=logdir, flush_secs=10, purge_step=purge)
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
         for name, value in scalars.items():
@@ -75,6 +86,125 @@ class TensorBoardWriter:
         self._writer.close()
 
 
+class _TextWriter:
+    """Scalars appended to a text file, one record per write (texts and images are left to
+    TensorBoard); the HParams session becomes its final metrics."""
+
+    def __init__(self, path: str, resumed_at: int | None = None):
+        self.path = path
+        if resumed_at is not None and os.path.isfile(path):
+            with open(path, newline="") as f:
+                kept = [line for line in f if self._kept(line, resumed_at)]
+            write_text(path, "".join(kept))
+        elif os.path.isfile(path):  # a run started over from step 0
+            os.remove(path)
+        self._file = open(path, "a", newline="")
+
+    def _kept(self, line: str, resumed_at: int) -> bool:
+        """Whether a line from before the resume stays: whole (a kill can tear the last one)
+        and from a step the checkpoint covers."""
+        try:
+            return line.endswith("\n") and self._step(line) <= resumed_at
+        except ValueError:
+            return False
+
+    def _step(self, line: str) -> float:
+        raise NotImplementedError
+
+    def write_texts(self, step, texts):
+        pass
+
+    def write_images(self, step, images):
+        pass
+
+    def write_hparams(self, step, hparams, metrics):
+        self.write_scalars(step, metrics)
+
+    def flush(self):
+        self._file.flush()
+
+    def close(self):
+        self._file.close()
+
+
+class CsvWriter(_TextWriter):
+    """`metrics.csv` in the long form `step,name,value` (one row per scalar: the columns do
+    not change as metrics appear; pandas: `df.pivot(index="step", columns="name")`)."""
+
+    def __init__(self, path: str, resumed_at: int | None = None):
+        fresh = not os.path.isfile(path) or resumed_at is None
+        super().__init__(path, resumed_at)
+        if fresh or os.path.getsize(path) == 0:
+            self._file.write("step,name,value\n")
+
+    def _step(self, line: str) -> float:
+        head = line.split(",", 1)[0]
+        return -1 if head == "step" else float(head)
+
+    def write_scalars(self, step, scalars):
+        out = io.StringIO()
+        rows = csv.writer(out, lineterminator="\n")
+        for name, value in scalars.items():
+            rows.writerow([step, name, repr(float(value))])
+        self._file.write(out.getvalue())
+
+
+class JsonlWriter(_TextWriter):
+    """`metrics.jsonl`: one `{"step": s, name: value, ...}` object per write."""
+
+    def _step(self, line: str) -> float:
+        return json.loads(line)["step"]
+
+    def write_scalars(self, step, scalars):
+        record = {"step": step, **{k: float(v) for k, v in scalars.items()}}
+        self._file.write(json.dumps(record) + "\n")
+
+
+class MultiWriter:
+    """Every write to each of `writers`, in order."""
+
+    def __init__(self, writers: list[MetricWriter]):
+        self.writers = writers
+
+    def write_scalars(self, step, scalars):
+        for w in self.writers:
+            w.write_scalars(step, scalars)
+
+    def write_texts(self, step, texts):
+        for w in self.writers:
+            w.write_texts(step, texts)
+
+    def write_images(self, step, images):
+        for w in self.writers:
+            w.write_images(step, images)
+
+    def write_hparams(self, step, hparams, metrics):
+        for w in self.writers:
+            w.write_hparams(step, hparams, metrics)
+
+    def flush(self):
+        for w in self.writers:
+            w.flush()
+
+    def close(self):
+        for w in self.writers:
+            w.close()
+
+
+WRITERS = {
+    "tensorboard": lambda logdir, resumed_at: TensorBoardWriter(logdir, resumed_at),
+    "csv": lambda logdir, resumed_at: CsvWriter(os.path.join(logdir, "metrics.csv"), resumed_at),
+    "jsonl": lambda logdir, resumed_at: JsonlWriter(
+        os.path.join(logdir, "metrics.jsonl"), resumed_at
+    ),
+}
+
+
+def names(spec: str) -> list[str]:
+    """The writer names of a `logging.writers` spec ("tensorboard,csv")."""
+    return [n.strip() for n in spec.split(",") if n.strip()]
+
+
 class NullWriter:
     """Used on processes other than 0: only one process writes logs."""
 
@@ -97,5 +227,11 @@ class NullWriter:
         pass
 
 
-def create(logdir: str) -> MetricWriter:
-    return TensorBoardWriter(logdir) if jax.process_index() == 0 else NullWriter()
+def create(
+    logdir: str, writers: str = "tensorboard", resumed_at: int | None = None
+) -> MetricWriter:
+    """The writers `writers` names (a `logging.writers` spec) under `logdir`, for a run
+    starting fresh or `resumed_at` a checkpoint's step; only process 0 writes."""
+    if jax.process_index() != 0:
+        return NullWriter()
+    return MultiWriter([WRITERS[name](logdir, resumed_at) for name in names(writers)])

@@ -24,6 +24,15 @@ class WorkdirBusy(ConfigError):
     """Another live process holds the workdir."""
 
 
+def write_text(path: str, text: str) -> None:
+    """Writes `path` atomically (a temporary file, then a rename): a kill at any moment leaves
+    the old file or the new one, never a torn one."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def prepare(workdir: str) -> str:
     """Creates `workdir` if needed; one-line ConfigError if it is a file or not writable."""
     workdir = os.path.abspath(workdir)

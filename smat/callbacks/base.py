@@ -1,9 +1,22 @@
 """The callback protocol: host-side side effects (logging, checkpoints, progress) of a Trainer.
 
-Hooks are called in this order within a step: the step runs, `on_log` fires every
-`train.log_every_steps`, `on_eval_end` after a validation, then `on_step_end`. Callbacks that own
-state (early stopping, best tracking) return it from `state_dict`; it is saved with every
-checkpoint and given back through `load_state_dict` on resume.
+When each hook fires:
+  on_checkpoint_restored  a resumed run's latest checkpoint was read (state_dicts given back)
+  on_train_start          before the first step of this process (after any restore)
+  on_train_batch_end      after every train step, with its metrics (a CLU collection still on
+                          the device: `.compute()` reads it, at the cost of waiting for the step)
+  on_log                  every `train.log_every_steps`, with the averaged train scalars
+  on_eval_start/_end      around each validation (`train.eval_every_steps`, and the last step)
+  on_checkpoint_saved     after a `latest` or `best` checkpoint was written (or queued, async)
+  on_step_end             last in a step
+  on_test_end             after the best params were tested, with the test metrics
+  on_train_end            with the run's summary (finished, or interrupted by a signal)
+  on_exception            when training fails (the error is raised again afterwards)
+Within a hook the callbacks run in the trainer's order: the defaults, the config's
+(`callbacks`), those passed to the trainer, and the `Checkpoint` callback last, so that the
+state it saves holds every other callback's update of that step. A callback that owns state
+returns it from `state_dict`; it is saved with every checkpoint under the callback's `name`
+(numbered when several share one) and given back through `load_state_dict` on resume.
 """
 
 from __future__ import annotations
@@ -31,6 +44,10 @@ class Trainer(Protocol):
     timings: Any  # smat.timing.Timings: callbacks charge their slow side effects to a phase
 
     def checkpoint_meta(self) -> dict[str, Any]: ...
+
+    def emit(self, hook: str, *args: Any) -> None:
+        """Calls `hook` of every callback, in order, with (trainer, *args)."""
+        ...
 
     def checkpoint_due(self, step: int | None = None) -> bool: ...
 
@@ -60,16 +77,34 @@ class Callback:
     def on_train_start(self, trainer: Trainer) -> None:
         pass
 
+    def on_checkpoint_restored(self, trainer: Trainer, step: int) -> None:
+        pass
+
+    def on_train_batch_end(self, trainer: Trainer, step: int, metrics: Any) -> None:
+        pass
+
     def on_log(self, trainer: Trainer, step: int, scalars: Mapping[str, float]) -> None:
+        pass
+
+    def on_eval_start(self, trainer: Trainer, step: int) -> None:
         pass
 
     def on_eval_end(self, trainer: Trainer, step: int, scalars: Mapping[str, float]) -> None:
         pass
 
+    def on_checkpoint_saved(self, trainer: Trainer, step: int, kind: str) -> None:
+        """`kind`: "latest" (the full state, for resuming) or "best" (params, for testing)."""
+
     def on_step_end(self, trainer: Trainer, step: int) -> None:
         pass
 
+    def on_test_end(self, trainer: Trainer, metrics: Mapping[str, Any]) -> None:
+        pass
+
     def on_train_end(self, trainer: Trainer, summary: Mapping[str, Any]) -> None:
+        pass
+
+    def on_exception(self, trainer: Trainer, error: BaseException) -> None:
         pass
 
     def state_dict(self) -> dict[str, Any]:

@@ -25,15 +25,18 @@ class Checkpoint(Callback):
                 trainer.checkpointer.save_best(
                     step, trainer.best_params(), {"step": step, self.monitor: value}
                 )
+            trainer.emit("on_checkpoint_saved", step, "best")
 
     def on_step_end(self, trainer, step):
         if trainer.checkpoint_due() or trainer.evaluated_at == step:
             with trainer.timings.phase("checkpoint"):
                 trainer.checkpointer.save_latest(step, trainer.state, trainer.checkpoint_meta())
+            trainer.emit("on_checkpoint_saved", step, "latest")
 
     def on_train_end(self, trainer, summary):
         trainer.checkpointer.save_latest(trainer.step, trainer.state, trainer.checkpoint_meta())
         trainer.checkpointer.wait()
+        trainer.emit("on_checkpoint_saved", trainer.step, "latest")
 
     def state_dict(self):
         return {"best": self.best, "best_step": self.best_step}

@@ -1,4 +1,5 @@
-"""Write train/validation/test scalars, the config and its HParams session to TensorBoard."""
+"""Write train/validation/test scalars, the config and its HParams session to the metric
+writers `logging.writers` names (TensorBoard, CSV, JSON Lines)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from smat.callbacks.base import Callback
 class MetricLogger(Callback):
     """Scalars under `split/name` (train/loss, train/learning_rate, val/accuracy, test/...)."""
 
-    def __init__(self, logdir: str):
-        self.logdir = logdir
+    def __init__(self, logdir: str, writers: str = "tensorboard"):
+        self.logdir, self.writers = logdir, writers
         self.writer: metric_writers.MetricWriter | None = None
 
     def on_train_start(self, trainer):
-        self.writer = metric_writers.create(self.logdir)
+        resumed_at = trainer.step if trainer.step > 0 else None
+        self.writer = metric_writers.create(self.logdir, self.writers, resumed_at)
         if trainer.step == 0:
             config = "```\n" + trainer.config.to_json_best_effort(indent=2) + "\n```"
             self.writer.write_texts(0, {"config": config})
@@ -29,10 +31,7 @@ class MetricLogger(Callback):
         self.writer.flush()
 
     def on_train_end(self, trainer, summary):
-        numbers = {
-            k: v for k, v in summary.items() if k.startswith("test/") and isinstance(v, float)
-        }
-        self.writer.write_scalars(trainer.step, numbers)
+        # The HParams session writes these as scalars too (each tag once at the last step).
         final = {
             k: float(v)
             for k, v in summary.items()
@@ -42,3 +41,7 @@ class MetricLogger(Callback):
         }
         self.writer.write_hparams(trainer.step, config_lib.hparams(trainer.config), final)
         self.writer.close()
+
+    def on_exception(self, trainer, error):
+        if self.writer is not None:  # keep what was logged before the failure
+            self.writer.close()

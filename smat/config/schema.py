@@ -109,6 +109,16 @@ def base() -> ml_collections.ConfigDict:
     c.mesh.shard_params = False
 
     c.progress = True  # progress bar on stderr
+    # Callbacks added to the defaults, as import strings: "pkg.module:Name" or
+    # "pkg.module:Name(key=value, ...)", comma-separated (smat/callbacks/imported.py). They
+    # may change when a run resumes (a callback's saved state is given back if it was there).
+    c.callbacks = ""
+    c.logging = ml_collections.ConfigDict()
+    # Where the train/val/test scalars go, comma-separated: "tensorboard" (events under the
+    # workdir), "csv" (metrics.csv: step,name,value rows), "jsonl" (metrics.jsonl: one
+    # {"step": ..., name: value, ...} object per write). A resumed run's logs hold each step
+    # once: what a killed run wrote after its checkpoint is dropped.
+    c.logging.writers = "tensorboard"
     return c
 
 

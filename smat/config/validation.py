@@ -8,6 +8,7 @@ import re
 
 import ml_collections
 
+from smat import metric_writers
 from smat.config.records import defaults, leaves
 from smat.config.schema import (
     HEAD_NORMS,
@@ -116,6 +117,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
     for field in _NON_NEGATIVE:
         if _get(c, field) < 0:
             raise ConfigError(f"{field}={_get(c, field)!r} must be >= 0")
+    unknown = set(metric_writers.names(c.logging.writers)) - set(metric_writers.WRITERS)
+    if unknown:
+        raise ConfigError(
+            f"logging.writers={c.logging.writers!r}: no writer {', '.join(sorted(unknown))}; "
+            f"choose from {', '.join(metric_writers.WRITERS)}"
+        )
     if c.train.num_steps == 0 and c.train.num_epochs == 0:
         raise ConfigError("train.num_epochs and train.num_steps are both 0: set one of them")
     for field in ("model.dropout", "model.attention_dropout"):

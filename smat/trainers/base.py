@@ -22,9 +22,13 @@ from smat import callbacks as cb
 from smat import checkpointing, sharding, timing
 from smat import config as config_lib
 from smat import workdir as workdir_lib
+from smat.callbacks import imported as imported_callbacks
 from smat.errors import ConfigError
 from smat.trainers.common import run_eval
 from smat.trainers.signals import StopSignal
+
+# Fields that watch a run without changing what it computes: a resumed run may change them.
+ONLOOKER_FIELDS = ("callbacks", "logging.writers", "progress")
 
 
 class Trainer:
@@ -47,8 +51,13 @@ class Trainer:
         self,
         config: ml_collections.ConfigDict,
         workdir: str,
-        callbacks: Sequence[cb.Callback] | None = None,
+        callbacks: Sequence[cb.Callback] = (),
+        default_callbacks: bool = True,
     ):
+        """`callbacks` add to the defaults (early stopping, checkpoints, metric writers,
+        progress) and to those the config names (`callbacks`); `default_callbacks=False` drops
+        the defaults, and then `callbacks` must bring a `smat.callbacks.Checkpoint` (the test
+        reads the best checkpoint)."""
         config_lib.validate(config)
         self.config = config
         if config.train.monitor not in self.eval_metrics:
@@ -71,9 +80,19 @@ class Trainer:
         self.state: Any = None
         self.timings = timing.Timings()
         self._lock: workdir_lib.WorkdirLock | None = None
-        if callbacks is None:
-            callbacks = self.default_callbacks()
-        self.callbacks = list(callbacks)
+        chosen = [
+            *(self.default_callbacks() if default_callbacks else []),
+            *imported_callbacks.build(config.callbacks),
+            *callbacks,
+        ]
+        if not any(isinstance(c, cb.Checkpoint) for c in chosen):
+            raise ConfigError(
+                "the callbacks replace the defaults but none is a smat.callbacks.Checkpoint, "
+                "which keeps the best params for the test: add "
+                f"Checkpoint({self.monitor!r}, {config.train.monitor_mode!r}) or keep the defaults"
+            )
+        # Checkpoints last: the state they save holds every other callback's update of the step.
+        self.callbacks = sorted(chosen, key=lambda c: isinstance(c, cb.Checkpoint))
 
     # ----- setup-specific parts -----------------------------------------------------------
     def setup(self) -> None:
@@ -115,7 +134,7 @@ class Trainer:
         return [
             cb.EarlyStopping(c.train.monitor, c.train.monitor_mode, c.train.patience),
             cb.Checkpoint(c.train.monitor, c.train.monitor_mode),
-            cb.MetricLogger(self.workdir),
+            cb.MetricLogger(self.workdir, c.logging.writers),
             cb.Progress(c.progress),
         ]
 
@@ -124,8 +143,18 @@ class Trainer:
             "step": self.step,
             "elapsed_s": self.elapsed_before + time.time() - self._started,
             "time_s": dict(self.timings.seconds),
-            "callbacks": {c.name: c.state_dict() for c in self.callbacks},
+            "callbacks": {key: c.state_dict() for key, c in self._keyed_callbacks()},
         }
+
+    def _keyed_callbacks(self) -> list[tuple[str, cb.Callback]]:
+        """(key of its saved state, callback): the name, numbered where several share one."""
+        names = _unique_names([c.name for c in self.callbacks])
+        return list(zip(names, self.callbacks, strict=True))
+
+    def emit(self, hook: str, *args: Any) -> None:
+        """Calls `hook` of every callback, in order, with (self, *args)."""
+        for c in self.callbacks:
+            getattr(c, hook)(self, *args)
 
     def _path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
@@ -135,9 +164,13 @@ class Trainer:
         config_path = self._path("config.json")
         if os.path.isfile(config_path):
             saved = checkpointing.read_json(config_path)
-            diff = config_lib.diff(
-                saved, config_lib.to_dict(self.config), defaults=config_lib.defaults()
-            )
+            diff = [
+                change
+                for change in config_lib.diff(
+                    saved, config_lib.to_dict(self.config), defaults=config_lib.defaults()
+                )
+                if change.split(":")[0] not in ONLOOKER_FIELDS
+            ]
             if diff:
                 raise ConfigError(
                     f"workdir {self.workdir} holds a run with a different config "
@@ -156,11 +189,12 @@ class Trainer:
         self.step = step
         self.elapsed_before = meta["elapsed_s"]
         self.timings.load(meta.get("time_s", {}))
-        for c in self.callbacks:
-            if c.name in meta["callbacks"]:
-                c.load_state_dict(meta["callbacks"][c.name])
+        for key, c in self._keyed_callbacks():
+            if key in meta["callbacks"]:
+                c.load_state_dict(meta["callbacks"][key])
         if jax.process_index() == 0:
             print(f"resuming {self.workdir} from step {step}", flush=True)
+        self.emit("on_checkpoint_restored", step)
 
     def checkpoint_due(self, step: int | None = None) -> bool:
         """Whether `ckpt.every_steps` asks for a checkpoint at `step` (default: the current)."""
@@ -177,8 +211,7 @@ class Trainer:
                 f"{self.step}. Lower optim.learning_rate, enable optim.grad_clip, or check the "
                 f"data; {kept}"
             )
-        for c in self.callbacks:
-            c.on_log(self, self.step, scalars)
+        self.emit("on_log", self.step, scalars)
 
     def set_train_step(self, step_fn) -> None:
         """`train_step` = `step_fn(state, batch) -> (state, metrics)` jitted on the mesh, the
@@ -223,6 +256,9 @@ class Trainer:
                         if stop.signum is not None:
                             break
                 return self.end(stop.ending())
+        except Exception as error:
+            self.emit("on_exception", error)
+            raise
         finally:
             self.release_workdir()
 
@@ -265,8 +301,7 @@ class Trainer:
             self._restore()
         self.checkpointer.check_space(self.state, self.best_params())
         self._started = time.time()
-        for c in self.callbacks:
-            c.on_train_start(self)
+        self.emit("on_train_start")
         self._acc, self._acc_start = None, self.step
         return None
 
@@ -286,6 +321,7 @@ class Trainer:
         """After a train step (`self.state` updated): metrics, evaluation and callbacks."""
         self.step += 1
         self._acc = metrics if self._acc is None else self._acc.merge(metrics)
+        self.emit("on_train_batch_end", self.step, metrics)
         eval_due = self.eval_due(self.step)
         # Log (which checks the loss is finite) before any checkpoint of this step can be
         # written, so a non-finite state never reaches the latest checkpoint.
@@ -295,21 +331,19 @@ class Trainer:
         if eval_due:
             # The steps dispatched so far are train time, not evaluation time.
             jax.block_until_ready(self.state)
+            self.emit("on_eval_start", self.step)
             with self.timings.phase("evaluation"):
                 scalars = self.evaluate()
             self.evaluated_at = self.step
-            for c in self.callbacks:
-                c.on_eval_end(self, self.step, scalars)
-        for c in self.callbacks:
-            c.on_step_end(self, self.step)
+            self.emit("on_eval_end", self.step, scalars)
+        self.emit("on_step_end", self.step)
 
     def end(self, signum: int | None) -> dict[str, Any]:
         """Final log, test of the best params (unless interrupted by `signum`), summary."""
         if self._acc is not None:
             self._log(self._acc, self._acc_start)
         summary = self._summary(signum)
-        for c in self.callbacks:
-            c.on_train_end(self, summary)
+        self.emit("on_train_end", summary)
         self.checkpointer.close()
         if summary["status"] == "finished" and jax.process_index() == 0:
             checkpointing.write_json(self._path("summary.json"), summary)
@@ -334,7 +368,9 @@ class Trainer:
             summary["best_step"] = meta["step"]
             summary[f"best_{self.monitor}"] = meta[self.monitor]
             with self.timings.phase("test"):
-                summary.update(self.test(params))
+                tested = self.test(params)
+            self.emit("on_test_end", tested)
+            summary.update(tested)
             summary["checkpoint"] = os.path.join(
                 self.workdir, "checkpoints", "best", str(meta["step"])
             )
@@ -344,3 +380,14 @@ class Trainer:
         summary["time_s"] = self.timings.rounded()
         summary["workdir"] = self.workdir
         return summary
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """Names made unique by numbering repeats: [A, B, A] -> [A, B, A-2] (the first keeps its
+    name, so checkpoints written before a second instance was added still restore it)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return out

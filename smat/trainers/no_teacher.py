@@ -39,14 +39,15 @@ class NoTeacherTrainer(Trainer):
         self,
         config: ml_collections.ConfigDict,
         workdir: str,
-        callbacks: Sequence[cb.Callback] | None = None,
+        callbacks: Sequence[cb.Callback] = (),
         *,
+        default_callbacks: bool = True,
         splits: dict[str, data_lib.ArrayDataset] | None = None,
         model: models.BuiltModel | None = None,
     ):
         """`splits` (teacher_train / teacher_valid / student_test) and `model` replace
         `config.data` and `config.model` (the Python API, `smat.train_teacher`)."""
-        super().__init__(config, workdir, callbacks)
+        super().__init__(config, workdir, callbacks, default_callbacks)
         if (splits is None) != (model is None):
             raise ValueError("pass both splits and model (the Python API), or neither")
         self.given_splits, self.given_model = splits, model

@@ -58,13 +58,14 @@ class StaticTeacherTrainer(Trainer):
         self,
         config: ml_collections.ConfigDict,
         workdir: str,
-        callbacks: Sequence[cb.Callback] | None = None,
+        callbacks: Sequence[cb.Callback] = (),
         *,
+        default_callbacks: bool = True,
         teacher: teacher.Teacher | None = None,
         splits: dict[str, data_lib.ArrayDataset] | None = None,
         student: models.BuiltModel | None = None,
     ):
-        super().__init__(config, workdir, callbacks)
+        super().__init__(config, workdir, callbacks, default_callbacks)
         if (teacher is None) != (splits is None):
             raise ValueError("pass both teacher and splits (the Python API), or neither")
         self.given_teacher, self.given_splits, self.given_student = teacher, splits, student
