@@ -179,8 +179,12 @@ def test_a_full_disk_stops_the_run_keeps_the_last_checkpoint_and_resume_is_exact
     try:
         trainer = NoTeacherTrainer(c, run)
         trainer.callbacks.append(FillTheDisk())
-        with pytest.raises(CheckpointError, match=r"failed .*No space left on device.*step 8"):
+        # Whichever write meets the full disk first stops the run: the next checkpoint's (a
+        # CheckpointError naming the intact step 8) or the metric writers' flush at the same
+        # validation (an OSError; `smat.main` prints either as one line).
+        with pytest.raises((CheckpointError, OSError), match=r"No space left on device"):
             trainer.fit()
+        assert trainer.checkpointer.latest_step() == 8
         os.remove(filler)
         summary = NoTeacherTrainer(c, run).fit()
         for key in COMPARED:

@@ -257,7 +257,11 @@ class Trainer:
                             break
                 return self.end(stop.ending())
         except Exception as error:
-            self.emit("on_exception", error)
+            for c in self.callbacks:  # each one told, none hiding the error (a full disk...)
+                try:
+                    c.on_exception(self, error)
+                except Exception as also:
+                    error.add_note(f"{c.name}.on_exception failed too: {also!r}")
             raise
         finally:
             self.release_workdir()
