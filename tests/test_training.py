@@ -180,3 +180,36 @@ def test_non_finite_loss_stops_before_it_reaches_a_checkpoint(smoke_config, tmp_
         NoTeacherTrainer(smoke_config, str(tmp_path)).fit()
     latest = tmp_path / "checkpoints" / "latest"
     assert not [d for d in os.listdir(latest) if d.isdigit()]
+
+
+def test_an_extended_run_continues_exactly_as_one_configured_long_from_the_start(
+    smoke_config, tmp_path
+):
+    smoke_config.optim.schedule = "constant"  # a decaying one would depend on the length
+    smoke_config.train.num_steps = 16
+    short = NoTeacherTrainer(smoke_config.copy_and_resolve_references(), str(tmp_path / "ext"))
+    assert short.fit()["steps"] == 16
+    smoke_config.train.num_steps = 32
+    smoke_config.train.patience = 7
+    extended = NoTeacherTrainer(smoke_config, str(tmp_path / "ext")).fit()
+    reference = NoTeacherTrainer(smoke_config, str(tmp_path / "ref")).fit()
+    assert extended["steps"] == reference["steps"] == 32
+    for key in ("best_step", "best_val/accuracy", "test/accuracy", "test/loss"):
+        assert extended[key] == reference[key], key
+    np.testing.assert_array_equal(
+        _predictions(tmp_path / "ext")["logits"], _predictions(tmp_path / "ref")["logits"]
+    )
+    before = checkpointing.read_json(str(tmp_path / "ext" / "summary.before_extension.json"))
+    assert before["steps"] == 16
+
+
+def test_extending_a_run_under_a_decaying_schedule_is_refused(smoke_config, tmp_path):
+    from smat import config as config_lib
+    from smat.errors import ConfigError
+
+    checkpointing.write_json(str(tmp_path / "config.json"), config_lib.to_dict(smoke_config))
+    smoke_config.train.patience = 3  # safe at any schedule
+    assert NoTeacherTrainer(smoke_config, str(tmp_path))._check_workdir() is None
+    smoke_config.train.num_steps = 96
+    with pytest.raises(ConfigError, match=r"optim.schedule='linear' decays over the run's length"):
+        NoTeacherTrainer(smoke_config, str(tmp_path))._check_workdir()

@@ -24,11 +24,9 @@ from smat import config as config_lib
 from smat import workdir as workdir_lib
 from smat.callbacks import imported as imported_callbacks
 from smat.errors import ConfigError
+from smat.trainers import resume
 from smat.trainers.common import run_eval
 from smat.trainers.signals import StopSignal
-
-# Fields that watch a run without changing what it computes: a resumed run may change them.
-ONLOOKER_FIELDS = ("callbacks", "logging.writers", "progress")
 
 
 class Trainer:
@@ -160,27 +158,8 @@ class Trainer:
         return os.path.join(self.workdir, name)
 
     def _check_workdir(self) -> dict[str, Any] | None:
-        """Returns the summary of a finished run in the workdir; refuses a different config."""
-        config_path = self._path("config.json")
-        if os.path.isfile(config_path):
-            saved = checkpointing.read_json(config_path)
-            diff = [
-                change
-                for change in config_lib.diff(
-                    saved, config_lib.to_dict(self.config), defaults=config_lib.defaults()
-                )
-                if change.split(":")[0] not in ONLOOKER_FIELDS
-            ]
-            if diff:
-                raise ConfigError(
-                    f"workdir {self.workdir} holds a run with a different config "
-                    f"({'; '.join(diff)}). "
-                    "Resume with the same config, or use another --workdir (or delete this one) "
-                    "to start a new run"
-                )
-        if os.path.isfile(self._path("summary.json")):
-            return checkpointing.read_json(self._path("summary.json"))
-        return None
+        """A finished run's summary (None: train on); see `smat.trainers.resume`."""
+        return resume.check_workdir(self.workdir, self.config)
 
     def _restore(self) -> None:
         if self.checkpointer.latest_step() is None:
