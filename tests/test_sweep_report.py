@@ -299,6 +299,18 @@ def test_a_pre_registered_family_replaces_the_default_tests(tmp_path):
     assert result["tests"][0]["p_holm"] == result["tests"][0]["comparison"].p  # a family of 1
 
 
+def test_a_pre_registered_test_not_yet_run_still_counts_in_the_family(tmp_path):
+    root = str(tmp_path)
+    _fake_sweep(root, {"layer1": [0.84, 0.85, 0.83], "smat": [0.85, 0.86, 0.84]})
+    pairs = [("smat", "layer1"), ("smat_k4", "layer1"), ("transfer_smat", "layer1")]
+    result = report.write(root, samples=50, compare_pairs=pairs, default_tests=False)
+    (test,) = result["tests"]
+    assert test["p_holm"] == pytest.approx(min(1.0, 3 * test["comparison"].p))
+    assert test["pending"] == ["smat_k4 vs layer1", "transfer_smat vs layer1"]
+    text = open(os.path.join(root, "report.md")).read()
+    assert "3 tests (2 of them pre-registered but not yet computable, counted at p = 1)" in text
+
+
 def test_a_report_killed_while_writing_leaves_whole_files(tmp_path):
     """Every file a report writes is replaced atomically: killed at random moments, what is
     on disk is always the previous complete report (the output is deterministic, so equal

@@ -163,8 +163,14 @@ def comparisons(
             test["selected_on_test"] = bool(best and best.get("selected_on_test"))
             out.append(test)
     tested = [t for t in out if t["comparison"].p is not None]
-    for t, p in zip(tested, statistics.holm([t["comparison"].p for t in tested]), strict=True):
+    # A pre-registered test whose arms have not run yet still belongs to the family: it counts
+    # at p = 1, so a partial study is adjusted as strictly as the finished one will be.
+    made = {(t["explainer"], t["baseline"]) for t in tested}
+    pending = [f"{a} vs {b}" for a, b in extra if (a, b) not in made]
+    adjusted = statistics.holm([t["comparison"].p for t in tested] + [1.0] * len(pending))
+    for t, p in zip(tested, adjusted, strict=False):
         t["p_holm"] = float(p)
     for t in out:
         t.setdefault("p_holm", None)
+        t["pending"] = pending
     return out

@@ -105,7 +105,15 @@ def finding(t: dict[str, Any]) -> str:
 
 
 def _method(samples: int, tests: list[dict[str, Any]], predictions: bool) -> str:
-    family = sum(t["p_holm"] is not None for t in tests)
+    pending = tests[0]["pending"] if tests else []
+    family = sum(t["p_holm"] is not None for t in tests) + len(pending)
+    if pending:
+        family = (
+            f"{family} tests ({len(pending)} of them pre-registered but not yet computable, "
+            "counted at p = 1)"
+        )
+    else:
+        family = f"{family} tests"
     share = (
         "whose variance adds the test set's share (the covariance between seeds over "
         f"{samples} bootstrap resamples of the test examples)"
@@ -118,7 +126,7 @@ def _method(samples: int, tests: list[dict[str, Any]], predictions: bool) -> str
         f"with a 95% t interval over seeds {share}. Comparisons are paired by seed where "
         "both arms have two or more seeds in common (an exact sign-flip permutation test of the "
         f"mean difference; a paired t-test beyond {statistics.EXACT_MAX} pairs), else Welch's "
-        f"t-test over all their seeds; p is Holm-adjusted over the report's {family} tests, "
+        f"t-test over all their seeds; p is Holm-adjusted over the report's {family}, "
         'and bold or "beats" needs the adjusted p < 0.05. *Seeds for 80% power*: per arm, '
         "at the observed difference and spread (α = 0.05 before adjustment). *These students "
         "only*: a bootstrap over test examples with the trained students fixed; it ignores "
