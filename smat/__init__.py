@@ -2,7 +2,7 @@
 
 Public API (see the README's table):
   train_explainer, student_trainer, train_teacher, load_explainer, load_teacher_explainer,
-  TrainedExplainer, ModelOutput, register_model, register_explainer.
+  TrainedExplainer, ModelOutput, register_model, register_explainer, predict, evaluate.
 """
 
 __version__ = "0.1.0"
@@ -18,6 +18,8 @@ _EXPORTS = {
     "ModelOutput": "smat.models.protocol",
     "register_model": "smat.models",
     "register_explainer": "smat.explainers",
+    "predict": "smat.inference",
+    "evaluate": "smat.inference",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,5 +1,6 @@
 """Student setups end to end on the smoke configs: teacher on demand, learning, resume, API."""
 
+import csv
 import json
 import os
 import re
@@ -602,3 +603,68 @@ def test_teacher_keeps_its_test_logits_for_its_students(smat_run, tmp_path, cach
     assert StaticTeacherTrainer(c, str(tmp_path)).fit()["test/examples"] == len(tested)
     assert entries_with_test_logits() == [written]
     np.testing.assert_array_equal(_predictions(str(tmp_path))["teacher_logits"], tested)
+
+
+def test_finished_runs_evaluate_and_predict_as_their_summaries_say_from_a_fresh_process(
+    smat_run, tmp_path
+):
+    from smat import inference
+
+    _, workdir, summary = smat_run
+    # The run's own test set (the first data.max_test_examples of student_test) gives back
+    # the summary's numbers: the student's simulability, its teacher's accuracy.
+    student = inference.evaluate(workdir, split="student_test", limit=256)
+    assert student["simulability"] == pytest.approx(summary["test/simulability"], abs=1e-6)
+    teacher_dir = os.path.join(workdir, "teacher")
+    teacher = inference.evaluate(teacher_dir, split="student_test", limit=512)
+    with open(os.path.join(teacher_dir, "summary.json")) as f:
+        assert teacher["accuracy"] == pytest.approx(json.load(f)["test/accuracy"], abs=1e-6)
+
+    texts = ["A gripping, beautifully acted film.", "Dull, far too long, and badly written."]
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text(f'text,label\n"{texts[0]}",1\n"{texts[1]}",0\n')
+    ran = subprocess.run(
+        [sys.executable, "-m", "smat.predict", "--workdir", workdir, "--input", str(reviews),
+         "--out", str(tmp_path / "preds.csv"), "--metrics"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    metrics = json.loads(ran.stdout[ran.stdout.index("{") :])
+    assert set(metrics) == {"examples", "accuracy", "simulability"} and metrics["examples"] == 2
+    rows = list(csv.DictReader(open(tmp_path / "preds.csv")))
+    here = inference.predict(workdir, texts=texts)
+    assert [int(r["prediction"]) for r in rows] == here["prediction"].tolist()
+    assert [float(r["p1"]) for r in rows] == pytest.approx(here["probabilities"][:, 1], abs=1e-6)
+    assert [r["label"] for r in rows] == ["1.0", "0.0"]
+
+
+def test_predict_errors_are_one_line(smat_run, tmp_path):
+    _, workdir, _ = smat_run
+    (tmp_path / "x.xml").write_text("<a/>")
+    (tmp_path / "x.csv").write_text("review\nfine\n")
+    for args, needle in [
+        (["--input", str(tmp_path / "x.xml")], "give a .txt, .csv, .tsv or .jsonl file"),
+        (["--input", str(tmp_path / "x.csv")], "has no column 'text' (columns: ['review'])"),
+        (["--split", "nope"], "split='nope'; choose one of"),
+        (["--student", "1"], "trained one student (0)"),
+    ]:
+        ran = subprocess.run(
+            [sys.executable, "-m", "smat.predict", "--workdir", workdir, *args],
+            cwd=REPO, capture_output=True, text=True,
+        )  # fmt: skip
+        assert ran.returncode == 2 and needle in ran.stderr, (args, ran.stderr[-1500:])
+        assert len(ran.stderr.strip().splitlines()) == 1, ran.stderr
+
+
+def test_each_of_several_students_can_be_evaluated(two_students):
+    from smat import inference
+    from smat.errors import ConfigError
+
+    _, workdir, summary = two_students
+    for k in (0, 1):
+        got = inference.evaluate(workdir, split="student_test", limit=256, student=k)
+        assert got["simulability"] == pytest.approx(
+            summary[f"test/student{k}/simulability"], abs=1e-6
+        )
+    with pytest.raises(ConfigError, match="has students 0..1"):
+        inference.evaluate(workdir, student=2)
