@@ -230,3 +230,26 @@ def test_a_resumed_run_may_change_its_callbacks_and_writers_but_nothing_else(
     smoke_config.train.patience = 9
     with pytest.raises(ConfigError, match="train.patience"):
         NoTeacherTrainer(smoke_config, str(tmp_path))._check_workdir()
+
+
+def test_profile_steps_write_a_trace_tensorboard_and_perfetto_read(smoke_config, tmp_path):
+    import glob
+    import gzip
+
+    smoke_config.train.num_steps = 8
+    smoke_config.train.profile_steps = "2:4"
+    assert NoTeacherTrainer(smoke_config, str(tmp_path))._check_workdir() is None
+    NoTeacherTrainer(smoke_config, str(tmp_path)).fit()
+    (run,) = glob.glob(str(tmp_path / "plugins" / "profile" / "*"))  # TensorBoard's layout
+    assert glob.glob(os.path.join(run, "*.xplane.pb"))
+    (perfetto,) = glob.glob(os.path.join(run, "*perfetto_trace.json.gz"))
+    with gzip.open(perfetto) as f:
+        events = json.load(f)["traceEvents"]
+    assert any("jit" in str(e.get("name", "")) for e in events), len(events)
+
+
+@pytest.mark.parametrize("spec", ["5", "4:2", "a:b", "-1:3"])
+def test_a_bad_profile_range_is_refused_before_training(smoke_config, tmp_path, spec):
+    smoke_config.train.profile_steps = spec
+    with pytest.raises(ConfigError, match="train.profile_steps=.*give START:END"):
+        NoTeacherTrainer(smoke_config, str(tmp_path))

@@ -5,6 +5,7 @@ from smat.callbacks.checkpoint import Checkpoint
 from smat.callbacks.early_stopping import EarlyStopping
 from smat.callbacks.explainer_trajectory import ExplainerTrajectory
 from smat.callbacks.metric_logging import MetricLogger
+from smat.callbacks.profiler import Profiler
 from smat.callbacks.progress import Progress
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "EarlyStopping",
     "ExplainerTrajectory",
     "MetricLogger",
+    "Profiler",
     "Progress",
     "improved",
 ]

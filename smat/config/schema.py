@@ -96,6 +96,9 @@ def base() -> ml_collections.ConfigDict:
     # path, e.g. "word_embeddings" (the 30522 x 384 table, 3x the weights of two MiniLM layers:
     # its gradient and AdamW update are a large share of a CPU step). Empty: train everything.
     c.train.frozen = ""
+    # "START:END": a jax.profiler trace of the steps after START up to END, into the workdir
+    # (TensorBoard's profile tab; a Perfetto trace beside it); "" = none.
+    c.train.profile_steps = ""
 
     c.ckpt = ml_collections.ConfigDict()
     c.ckpt.every_steps = 100  # also save between evaluations (a killed run loses less)

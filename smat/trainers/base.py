@@ -134,6 +134,11 @@ class Trainer:
             cb.Checkpoint(c.train.monitor, c.train.monitor_mode),
             cb.MetricLogger(self.workdir, c.logging.writers),
             cb.Progress(c.progress),
+            *(
+                [cb.Profiler(self.workdir, *steps)]
+                if (steps := cb.profiler.parse_steps(c.train.profile_steps))
+                else []
+            ),
         ]
 
     def checkpoint_meta(self) -> dict[str, Any]:
