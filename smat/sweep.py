@@ -28,10 +28,11 @@ import time
 from typing import Any
 
 from smat import config as config_lib
+from smat.sweeps import launchers
 
 # Re-exported for sweep files and scripts (`from smat.sweep import Cell, Sweep`).
 from smat.sweeps.manifest import manifest_cells, read_manifest, write_manifest  # noqa: F401
-from smat.sweeps.runner import _duration, commands, run  # noqa: F401
+from smat.sweeps.runner import _duration, commands, groups, run  # noqa: F401
 from smat.sweeps.spec import (  # noqa: F401
     CELL_REF,
     FAILED,
@@ -90,6 +91,27 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FIELD=VALUE",
         help="set a config field in every cell and the teacher (e.g. data.source=/data/mlqe)",
     )
+    parser.add_argument(
+        "--launcher",
+        default="inline",
+        choices=("inline", "local", "slurm"),
+        help="inline: cells one after another in this process (default); local: submitit jobs "
+        "on this machine, --jobs at a time; slurm: one Slurm array job, --jobs tasks at a time",
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="parallel jobs (local, slurm)")
+    parser.add_argument(
+        "--slurm",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a submitit Slurm parameter, e.g. partition=gpu, time=120 (minutes), "
+        "gpus_per_node=1, cpus_per_task=8, mem=32G, account=lab (repeat for more)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --launcher=slurm: print the sbatch script of the array job, submit nothing",
+    )
     args = parser.parse_args(argv)
     from smat.errors import ConfigError
 
@@ -113,7 +135,28 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(commands(sweep, args.root)))
         return 0
     start = time.time()
-    result = run(sweep, args.root, args.seeds_together)
+    try:
+        if args.dry_run:
+            if args.launcher != "slurm":
+                raise ConfigError("--dry-run shows the Slurm array job: add --launcher=slurm")
+            parameters = launchers.slurm_parameters(_parse_sets(args.slurm), args.jobs)
+            num = len(groups(sweep.cells, args.root, args.seeds_together))
+            print(launchers.sbatch_script(args.root, parameters, num))
+            return 0
+        if args.launcher == "inline":
+            result = run(sweep, args.root, args.seeds_together)
+        else:
+            result = launchers.launch(
+                sweep,
+                args.root,
+                args.launcher,
+                args.jobs,
+                args.seeds_together,
+                _parse_sets(args.slurm),
+            )
+    except (ConfigError, ValueError) as e:
+        print(f"sweep error: {e}", file=sys.stderr)
+        return 2
     done, failed = result["finished"], result["failed"]
     print(
         f"\n[sweep] {len(done)}/{len(sweep.cells)} cells finished, {len(failed)} failed, "

@@ -669,3 +669,52 @@ def test_annotation_study_of_the_smat_run_exports_serves_and_analyzes(
         assert client.post(f"/a/{key}/{pos}", data=form).status_code == 303
     assert annotate(["analyze", study_dir, "--bootstrap", "20"]) == 0
     assert "3 rankings (0 skipped) of 3 examples by 1 annotators" in capsys.readouterr().out
+
+
+def test_the_local_launcher_runs_cells_two_at_a_time_to_the_same_results(smoke_sweep, tmp_path):
+    sequential, code = smoke_sweep
+    assert code == 0
+    root = str(tmp_path / "parallel")
+    shutil.copytree(os.path.join(sequential, "teacher"), os.path.join(root, "teacher"))
+    args = [PAPER, "--root", root, "--variant", "smoke", "--launcher", "local", "--jobs", "2"]
+    assert sweep.main(args) == 0
+    for cell in sweep.load_sweep(PAPER, "smoke").cells:
+        a, b = (np.load(os.path.join(sweep.cell_dir(r, cell), "test_predictions.npz"))
+                for r in (sequential, root))  # fmt: skip
+        np.testing.assert_array_equal(a["student_logits"], b["student_logits"])
+    logs = os.listdir(os.path.join(root, "launcher"))
+    assert len(logs) >= 4  # one folder per job
+    rows = {r["explainer"]: r["per_seed"] for r in report.write(root, samples=50)["rows"]}
+    assert rows == {r["explainer"]: r["per_seed"] for r in report.write(sequential, 50)["rows"]}
+    assert sweep.main(args) == 0  # finished: nothing submitted again
+
+
+def test_a_job_that_dies_leaves_its_error_for_the_report(tmp_path):
+    from smat.sweeps import launchers
+
+    cell = sweep.Cell(name="n64/x/seed0", config="c.py", overrides={}, labels={})
+
+    class DeadJob:
+        job_id = "42"
+
+        def result(self):
+            raise RuntimeError("Job 42 was killed\nsignal 9: out of memory")
+
+    result = {"finished": [], "failed": [], "busy": [], "interrupted": None}
+    launchers._collect(str(tmp_path), [cell], DeadJob(), result)
+    error = "job 42 failed: signal 9: out of memory"
+    assert result["failed"] == [{"cell": cell.name, "error": error}]
+    with open(os.path.join(sweep.cell_dir(str(tmp_path), cell), sweep.FAILED)) as f:
+        assert json.load(f) == {"error": error}
+
+
+def test_the_slurm_launcher_shows_its_array_job(tmp_path, capsys):
+    args = [PAPER, "--root", str(tmp_path), "--variant", "smoke", "--launcher", "slurm"]
+    more = ["--jobs", "3", "--slurm", "partition=gpu", "--slurm", "gpus_per_node=1", "--dry-run"]
+    assert sweep.main(args + more) == 0
+    script = capsys.readouterr().out
+    for line in ("#SBATCH --array=0-3%3", "#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=1"):
+        assert line in script
+    assert "submitit.core._submit" in script
+    assert sweep.main(args + ["--slurm", "partitio=gpu", "--dry-run"]) == 2
+    assert "--slurm partitio: not a Slurm parameter" in capsys.readouterr().err

@@ -71,7 +71,7 @@ def _flag_value(v: Any) -> str:
     return "None" if v is None else str(v)
 
 
-def _groups(cells: list[Cell], root: str, seeds_together: bool) -> list[list[Cell]]:
+def groups(cells: list[Cell], root: str, seeds_together: bool) -> list[list[Cell]]:
     """Cells trained at once: one by one, or (seeds_together) those that differ only in seed."""
     if not seeds_together:
         return [[c] for c in cells]
@@ -97,7 +97,7 @@ def run(sweep: Sweep, root: str, seeds_together: bool = False) -> dict[str, Any]
         return {"finished": [], "failed": [], "busy": [], "interrupted": "teacher"}
     finished, failed, busy, durations = [], [], [], []
     total, seen = len(sweep.cells), 0
-    for group in _groups(sweep.cells, root, seeds_together):
+    for group in groups(sweep.cells, root, seeds_together):
         seen += len(group)
         todo = [
             c for c in group if not os.path.isfile(os.path.join(cell_dir(root, c), "summary.json"))
