@@ -26,8 +26,9 @@ def _optimizer(name):
     return optax.adamw(1e-2, eps_root=1e-12, weight_decay=0.01)
 
 
-def _problem(beta, optimizer, head_norm="softmax"):
-    """A tiny float64 student, random teacher predictions and attention features."""
+def _problem(beta, optimizer, head_norm="softmax", dtype="float64"):
+    """A tiny student (float64, or params in float32 computing in `dtype`), random teacher
+    predictions and attention features."""
     enc = EncoderConfig(
         vocab_size=40,
         hidden_size=8,
@@ -37,7 +38,7 @@ def _problem(beta, optimizer, head_norm="softmax"):
         max_position_embeddings=16,
         dropout_rate=0.0,
         attention_dropout_rate=0.0,
-        dtype="float64",
+        dtype=dtype,
     )
     module = TextClassifier(enc, num_classes=2, classifier_dropout=0.0)
     rng = np.random.default_rng(0)
@@ -62,10 +63,12 @@ def _problem(beta, optimizer, head_norm="softmax"):
     teacher_ex = AttentionExplainer(head_norm=head_norm, learnable=True)
     student_ex = AttentionExplainer(head_norm="softmax")
 
-    def f64(tree):  # floating leaves to float64, ids stay integers
+    param_dtype = jnp.float64 if dtype == "float64" else jnp.float32
+
+    def f64(tree):  # floating leaves to the params' dtype, ids stay integers
         return jax.tree.map(
             lambda x: (
-                jnp.asarray(x, jnp.float64)
+                jnp.asarray(x, param_dtype)
                 if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)
                 else x
             ),
@@ -357,3 +360,25 @@ def test_distance_from_uniform():
     assert float(student_steps.distance_from_uniform(jnp.full((2, 3), 1 / 6))) == pytest.approx(0.0)
     one_hot = jnp.zeros((2, 3)).at[1, 2].set(1.0)
     assert float(student_steps.distance_from_uniform(one_hot)) == pytest.approx(5 / 6)
+
+
+def test_bfloat16_meta_gradient_is_finite_close_to_float32_and_keeps_float32_state():
+    """model.dtype=bfloat16 computes in bf16; params, optimizer state and φ stay float32."""
+    grads, states = {}, {}
+    for dtype in ("float32", "bfloat16"):
+        sim, tx, params, opt_state, phi, train, valid = _problem(5.0, "adamw", "sparsemax", dtype)
+        _, grad = jax.jit(hypergradients.meta_gradient, static_argnums=(0, 1))(
+            sim, tx, params, opt_state, phi, train, valid, jax.random.key(7)
+        )
+        grads[dtype] = np.asarray(grad["head_logits"], np.float64)
+        states[dtype] = (params, opt_state, grad)
+    g32, g16 = grads["float32"], grads["bfloat16"]
+    assert np.isfinite(g16).all() and np.abs(g32).max() > 1e-7
+    # bf16 keeps 8 bits of mantissa: the meta-gradient's direction survives, its entries to
+    # within 10% of the float32 norm (measured on CPU: cosine 0.9999995, 0.8% relative error).
+    cosine = g16.ravel() @ g32.ravel() / (np.linalg.norm(g16) * np.linalg.norm(g32))
+    assert cosine > 0.99, cosine
+    assert np.linalg.norm(g16 - g32) < 0.1 * np.linalg.norm(g32)
+    for leaf in jax.tree.leaves(states["bfloat16"]):
+        if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating):
+            assert jnp.asarray(leaf).dtype == jnp.float32
