@@ -105,3 +105,19 @@ def test_the_committed_decisive_report_recomputes_from_its_archive(tmp_path):
         want = open(os.path.join(committed, name)).read().split("\n", 1)[-1]
         got = open(os.path.join(tmp_path, name)).read().split("\n", 1)[-1]
         assert got == want, name
+
+
+def test_the_accelerator_check_runs_at_smoke_size_on_cpu(tmp_path):
+    import importlib.util
+
+    path = os.path.join(REPO, "experiments", "accelerator_check.py")
+    spec = importlib.util.spec_from_file_location("accelerator_check", path)
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    out = str(tmp_path / "check.md")
+    assert check.main(["--smoke", "--root", str(tmp_path / "root"), "--out", out]) == 0
+    text = open(out).read()
+    for row in ("plain", "static", "smat (unroll, default)", "naive", "n64/smat/seed0", "teacher"):
+        assert f"| {row} |" in text, row
+    assert "MFU over a dense peak of (unknown)" in text  # a CPU has no entry
+    assert check.peak_tflops("NVIDIA H100 80GB HBM3") == 494.7
