@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import jax
@@ -26,6 +27,27 @@ def schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule
     if warmup <= 0:
         return after
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), after], [warmup])
+
+
+def updates(total_steps: int, accumulate: int) -> int:
+    """Optimiser updates in a run of `total_steps` steps accumulating `accumulate` each."""
+    return max(1, math.ceil(total_steps / accumulate))
+
+
+def learning_rate(cfg: ml_collections.ConfigDict, total_steps: int, accumulate: int = 1):
+    """The learning rate at each train step (what is logged): the schedule counts updates,
+    and `accumulate` steps make one."""
+    lr = schedule(cfg, updates(total_steps, accumulate))
+    return lr if accumulate == 1 else (lambda step: lr(step // accumulate))
+
+
+def accumulate(tx: optax.GradientTransformation, every: int) -> optax.GradientTransformation:
+    """`tx` applied every `every` steps to the mean of their gradients (optax.MultiSteps; the
+    steps between leave the params as they are): the update of a batch `every` times larger,
+    at the memory of one."""
+    if every == 1:
+        return tx
+    return optax.MultiSteps(tx, every_k_schedule=every).gradient_transformation()
 
 
 def _decay_mask(params):
@@ -90,11 +112,13 @@ def freeze(tx: optax.GradientTransformation, patterns: str) -> optax.GradientTra
 def for_student(c: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
     """The student's optimiser over its params {"model": θ, "explainer": ψ}: `c.optim` for
     both, or (`c.explainer_optim.name` != "student") `c.explainer_optim` for ψ; the model
-    parameters `c.train.frozen` names are not trained."""
-    tx = make(c.optim, total_steps)
+    parameters `c.train.frozen` names are not trained; gradients are accumulated over
+    `c.train.accumulate_steps` steps."""
+    k = c.train.accumulate_steps
+    tx = make(c.optim, updates(total_steps, k))
     if c.explainer_optim.name != "student":
         tx = optax.multi_transform(
-            {"model": tx, "explainer": make(c.explainer_optim, total_steps)},
+            {"model": tx, "explainer": make(c.explainer_optim, updates(total_steps, k))},
             {"model": "model", "explainer": "explainer"},
         )
-    return freeze(tx, c.train.frozen)
+    return accumulate(freeze(tx, c.train.frozen), k)

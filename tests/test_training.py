@@ -213,3 +213,28 @@ def test_extending_a_run_under_a_decaying_schedule_is_refused(smoke_config, tmp_
     smoke_config.train.num_steps = 96
     with pytest.raises(ConfigError, match=r"optim.schedule='linear' decays over the run's length"):
         NoTeacherTrainer(smoke_config, str(tmp_path))._check_workdir()
+
+
+def test_accumulating_two_batches_equals_one_batch_twice_as_large(smoke_config, tmp_path):
+    import jax
+
+    smoke_config.model.dropout = smoke_config.model.attention_dropout = 0.0  # no step RNG
+    # 1024 examples: batches of 16 and 32 tile every epoch alike, so steps 2i and 2i+1 of 16
+    # hold the examples of step i of 32.
+    big = smoke_config.copy_and_resolve_references()
+    big.train.batch_size, big.train.num_steps = 32, 8
+    smoke_config.train.accumulate_steps, smoke_config.train.num_steps = 2, 16
+    trainers = {}
+    for name, c in (("accumulated", smoke_config), ("big", big)):
+        trainers[name] = NoTeacherTrainer(c, str(tmp_path / name))
+        assert trainers[name].fit()["status"] == "finished"
+    a, b = (jax.tree.leaves(t.state.params) for t in trainers.values())
+    gaps = [float(np.abs(np.asarray(x) - np.asarray(y)).max()) for x, y in zip(a, b, strict=True)]
+    assert max(gaps) < 1e-5, max(gaps)  # float32 sums in another order, nothing more
+    from smat import config as config_lib
+    from smat.errors import ConfigError
+
+    learnable = config_lib.from_file(os.path.join(REPO, "configs", "imdb_learnable.py:smoke"))
+    learnable.train.accumulate_steps = 2
+    with pytest.raises(ConfigError, match="meta-step differentiates through one student update"):
+        config_lib.validate(learnable)

@@ -99,6 +99,11 @@ def base() -> ml_collections.ConfigDict:
     # "START:END": a jax.profiler trace of the steps after START up to END, into the workdir
     # (TensorBoard's profile tab; a Perfetto trace beside it); "" = none.
     c.train.profile_steps = ""
+    # Optimiser updates every N steps, on the mean gradient of their N batches
+    # (optax.MultiSteps): a batch N times larger at the memory of one. Steps, intervals and
+    # epochs count batches; learning-rate schedules count updates. no_teacher and
+    # static_teacher only: SMAT's meta-step differentiates through one student update.
+    c.train.accumulate_steps = 1
 
     c.ckpt = ml_collections.ConfigDict()
     c.ckpt.every_steps = 100  # also save between evaluations (a killed run loses less)

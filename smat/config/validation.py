@@ -123,6 +123,14 @@ def validate(c: ml_collections.ConfigDict) -> None:
             f"logging.writers={c.logging.writers!r}: no writer {', '.join(sorted(unknown))}; "
             f"choose from {', '.join(metric_writers.WRITERS)}"
         )
+    if c.train.accumulate_steps < 1:
+        raise ConfigError(f"train.accumulate_steps={c.train.accumulate_steps} must be >= 1")
+    if c.train.accumulate_steps > 1 and c.setup == "learnable_teacher":
+        raise ConfigError(
+            f"train.accumulate_steps={c.train.accumulate_steps} with setup learnable_teacher: "
+            "SMAT's meta-step differentiates through one student update, which accumulation "
+            "would split; raise train.batch_size or meta.valid_batch_size instead"
+        )
     if c.train.num_steps == 0 and c.train.num_epochs == 0:
         raise ConfigError("train.num_epochs and train.num_steps are both 0: set one of them")
     for field in ("model.dropout", "model.attention_dropout"):

@@ -68,12 +68,14 @@ class NoTeacherTrainer(Trainer):
         self.batches = data_lib.TrainBatches(self.train_set, c.train.batch_size, c.seed)
         steps_per_epoch = self.batches.steps_per_epoch
         self.total_steps = c.train.num_steps or math.ceil(c.train.num_epochs * steps_per_epoch)
-        if c.optim.warmup_steps >= self.total_steps:
+        k = c.train.accumulate_steps
+        num_updates = optim.updates(self.total_steps, k)
+        if c.optim.warmup_steps >= num_updates:
             raise ConfigError(
                 f"optim.warmup_steps={c.optim.warmup_steps} is not below the "
-                f"{self.total_steps} training steps; lower it"
+                f"{num_updates} optimiser updates; lower it"
             )
-        tx = optim.freeze(optim.make(c.optim, self.total_steps), c.train.frozen)
+        tx = optim.accumulate(optim.freeze(optim.make(c.optim, num_updates), c.train.frozen), k)
         self.state = self._init_state(tx)
         apply_fn = self.model.apply
         self.set_train_step(
@@ -81,7 +83,7 @@ class NoTeacherTrainer(Trainer):
                 train_step,
                 apply_fn=apply_fn,
                 tx=tx,
-                lr_schedule=optim.schedule(c.optim, self.total_steps),
+                lr_schedule=optim.learning_rate(c.optim, self.total_steps, k),
                 task=c.task,
             )
         )

@@ -203,7 +203,8 @@ class StaticTeacherTrainer(Trainer):
         return mean_over_students([m for m, _ in per], "val")
 
     def _step_fn(self, tx, meta_tx):
-        lr = optim.schedule(self.config.optim, self.total_steps)
+        c = self.config
+        lr = optim.learning_rate(c.optim, self.total_steps, c.train.accumulate_steps)
         step = functools.partial(student_steps.static_step, sim=self.sim, tx=tx, lr_schedule=lr)
         return lambda state, batches: step(state, batches["train"])
 
