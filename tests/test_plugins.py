@@ -227,8 +227,8 @@ def test_a_resumed_run_may_change_its_callbacks_and_writers_but_nothing_else(
     smoke_config.callbacks = "smat.callbacks:Progress"
     smoke_config.progress = True
     assert NoTeacherTrainer(smoke_config, str(tmp_path))._check_workdir() is None
-    smoke_config.train.patience = 9
-    with pytest.raises(ConfigError, match="train.patience"):
+    smoke_config.optim.learning_rate = 0.5
+    with pytest.raises(ConfigError, match="optim.learning_rate"):
         NoTeacherTrainer(smoke_config, str(tmp_path))._check_workdir()
 
 

@@ -102,9 +102,9 @@ def test_a_field_added_after_the_run_is_no_difference_at_its_default(smoke_confi
         return NoTeacherTrainer(smoke_config, str(tmp_path))._check_workdir()
 
     assert check("data.pair_column") is None  # "" is its default: the old run had it
-    # The smoke config's 8 is not the default 20 an old run would have had.
-    with pytest.raises(ConfigError, match="train.log_every_steps: '<absent>' -> 8"):
-        check("train.log_every_steps")
+    # The smoke config's 64 tokens are not the default 128 an old run would have had.
+    with pytest.raises(ConfigError, match="data.max_length: '<absent>' -> 64"):
+        check("data.max_length")
 
 
 class _SignalAt(Callback):

@@ -4,6 +4,9 @@ A subclass provides the setup-specific parts: `setup()` (data, model, initial st
 `train_step`), `next_batch(step)`, `evaluate()` and `test()`. Everything else - workdir checks,
 restoring the latest checkpoint, metric averaging, non-finite loss detection, Ctrl-C/SIGTERM
 handling and the final summary - lives here, once.
+
+(Over 350 lines on purpose: the loop's parts - begin, record_step, end - and the callback
+hooks they fire stay in one class, so `lockstep` drives the same code as `fit`.)
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Both load (or first train) the teacher, cache its predictions and explainer feat
 student's examples, and train a student on `num_examples` of them; the learnable teacher also
 updates the teacher explainer with the meta-step of `smat.steps.meta` in the same jitted function.
 Selection and early stopping use validation simulability (agreement with the teacher).
+
+(Over 350 lines: the two setups share all but their step, which `learnable.py` overrides.)
 """
 
 import functools
