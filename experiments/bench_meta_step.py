@@ -274,11 +274,14 @@ def _labels(size: str, s: Setup) -> dict:
     return {"size": size, "length": length, "batch": batch_size}
 
 
-def bench(size: str, s: Setup, repeats: int) -> list[dict]:
-    """Every row's timing, memory and FLOPs for the setup `s` of model size `size`."""
+def bench(size: str, s: Setup, repeats: int, only: tuple[str, ...] = ()) -> list[dict]:
+    """Every row's (or the `only` rows') timing, memory and FLOPs for the setup `s` of model
+    size `size`; the first row is the plain step the ratios divide by."""
     labels = _labels(size, s)
     out = []
     for name, step, jitted in rows_for(s):
+        if only and name not in only:
+            continue
         first, median = measure(step, s.state, repeats)
         out.append(
             {
@@ -295,7 +298,7 @@ def bench(size: str, s: Setup, repeats: int) -> list[dict]:
             file=sys.stderr,
         )
     plain = out[0]["step_s"]
-    naive = out[-1]["step_s"]
+    naive = out[-1]["step_s"] if out[-1]["row"] == "naive" else float("nan")
     for r in out:
         r["vs_plain"] = r["step_s"] / plain
         r["naive_over"] = naive / r["step_s"]

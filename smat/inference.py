@@ -63,6 +63,11 @@ def _inputs(config, tokenizer: str, texts, arrays, split: str, limit: int):
     if texts is not None:
         if not tokenizer:
             raise ConfigError("this run has no tokenizer (an image task?): pass arrays or a split")
+        if config.data.pair_column:
+            raise ConfigError(
+                f"a sentence-pair task ({config.data.name}): texts would be read as single "
+                "sentences; pass tokenised pairs as arrays, or a split"
+            )
         texts = [texts] if isinstance(texts, str) else list(texts)
         encoded = tokenization.as_arrays(
             tokenization.load_tokenizer(tokenizer, config.data.max_length).encode_batch(texts)

@@ -479,8 +479,8 @@ def test_print_commands_lists_the_teacher_then_one_command_per_cell(smoke_sweep,
 
 def test_seeds_together_groups_the_cells_that_differ_only_in_their_seed(tmp_path):
     cells = sweep.load_sweep(PAPER, "cpu").cells
-    assert [len(g) for g in runner._groups(cells, str(tmp_path), False)] == [1] * len(cells)
-    groups = runner._groups(cells, str(tmp_path), True)
+    assert [len(g) for g in runner.groups(cells, str(tmp_path), False)] == [1] * len(cells)
+    groups = runner.groups(cells, str(tmp_path), True)
     assert len(groups) == len(cells) // 2 and sum(groups, []) == cells
     for group in groups:
         assert [c.labels["seed"] for c in group] == [0, 1]

@@ -186,21 +186,22 @@ def test_an_extended_run_continues_exactly_as_one_configured_long_from_the_start
     smoke_config, tmp_path
 ):
     smoke_config.optim.schedule = "constant"  # a decaying one would depend on the length
-    smoke_config.train.num_steps = 16
+    smoke_config.train.eval_every_steps = 8
+    smoke_config.train.num_steps = 8
     short = NoTeacherTrainer(smoke_config.copy_and_resolve_references(), str(tmp_path / "ext"))
-    assert short.fit()["steps"] == 16
-    smoke_config.train.num_steps = 32
+    assert short.fit()["steps"] == 8
+    smoke_config.train.num_steps = 16
     smoke_config.train.patience = 7
     extended = NoTeacherTrainer(smoke_config, str(tmp_path / "ext")).fit()
     reference = NoTeacherTrainer(smoke_config, str(tmp_path / "ref")).fit()
-    assert extended["steps"] == reference["steps"] == 32
+    assert extended["steps"] == reference["steps"] == 16
     for key in ("best_step", "best_val/accuracy", "test/accuracy", "test/loss"):
         assert extended[key] == reference[key], key
     np.testing.assert_array_equal(
         _predictions(tmp_path / "ext")["logits"], _predictions(tmp_path / "ref")["logits"]
     )
     before = checkpointing.read_json(str(tmp_path / "ext" / "summary.before_extension.json"))
-    assert before["steps"] == 16
+    assert before["steps"] == 8
 
 
 def test_extending_a_run_under_a_decaying_schedule_is_refused(smoke_config, tmp_path):
