@@ -198,12 +198,7 @@ def test_a_disk_too_small_for_one_checkpoint_is_refused_before_training(tmp_path
     disk = str(tmp_path / "disk")
     _mount_tmpfs(disk, "size=60m")  # the smoke teacher's parameters alone are 52 MB
     try:
-        done = _cli(
-            "--config=configs/imdb_teacher.py:smoke",
-            f"--workdir={disk}/run",
-            f"--config.data.cache_dir={cache_dir}",
-            "--config.progress=False",
-        )
+        done = _smoke_teacher(f"{disk}/run", cache_dir)
         _one_line_error(done, "checkpoint error:", "MB free, but a latest and a best checkpoint")
         for kind in ("latest", "best"):  # nothing trained, nothing saved
             folder = os.path.join(disk, "run", "checkpoints", kind)
@@ -219,12 +214,7 @@ def test_a_disk_that_fills_up_gives_one_line_naming_the_failed_save(tmp_path, ca
     disk = str(tmp_path / "disk")
     _mount_tmpfs(disk, "size=150m")
     try:
-        done = _cli(
-            "--config=configs/imdb_teacher.py:smoke",
-            f"--workdir={disk}/run",
-            f"--config.data.cache_dir={cache_dir}",
-            "--config.progress=False",
-        )
+        done = _smoke_teacher(f"{disk}/run", cache_dir)
         _one_line_error(done, "checkpoint error: saving checkpoint latest/", "No space left")
         line = done.stderr.strip()
         failed = int(line.split("latest/")[1].split()[0])
@@ -235,6 +225,16 @@ def test_a_disk_that_fills_up_gives_one_line_naming_the_failed_save(tmp_path, ca
         assert os.path.isfile(os.path.join(disk, "run", "checkpoints", "orbax_errors.log"))
     finally:
         subprocess.run(["umount", "-l", disk], capture_output=True)
+
+
+def _smoke_teacher(workdir: str, cache_dir: str) -> subprocess.CompletedProcess:
+    """The CLI training the smoke teacher in `workdir`, quietly, with the session's cache."""
+    return _cli(
+        "--config=configs/imdb_teacher.py:smoke",
+        f"--workdir={workdir}",
+        f"--config.data.cache_dir={cache_dir}",
+        "--config.progress=False",
+    )
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
