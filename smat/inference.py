@@ -45,8 +45,8 @@ def _model(workdir: str, student: int):
     num_classes = np.asarray(params["classifier"]["bias"]).shape[-1]
     teacher_dir = _teacher_dir(workdir, config)
     tokenizer = ""
-    if os.path.isfile(os.path.join(teacher_dir, "model.json")):
-        tokenizer = runs.load_trained_model(teacher_dir)[2]
+    if os.path.isfile(os.path.join(teacher_dir, "model.json")):  # its params are not needed
+        tokenizer = runs.tokenizer_file(teacher_dir)
     built = models.build_model(config.model, num_classes, 0)
     return built.apply, params, tokenizer, config
 

@@ -45,18 +45,27 @@ def restore_best_of(workdir: str) -> Any:
     return params
 
 
+def _model_info(workdir: str) -> dict[str, Any]:
+    model_json = os.path.join(workdir, "model.json")
+    if not os.path.isfile(model_json):
+        raise ConfigError(f"{workdir!r} holds no trained model (no model.json); train it first")
+    return read_json(model_json)
+
+
+def tokenizer_file(workdir: str, info: dict[str, Any] | None = None) -> str:
+    """The tokenizer file a run saved beside its model ("" for image models)."""
+    info = info or _model_info(workdir)
+    return os.path.join(workdir, info["tokenizer"]) if info["tokenizer"] else ""
+
+
 def load_trained_model(workdir: str):
     """Rebuilds a finished (or interrupted) run's model with its best params.
 
     Returns:
       (flax module, params, tokenizer file path ("" for image models), run config as a dict).
     """
-    model_json = os.path.join(workdir, "model.json")
-    if not os.path.isfile(model_json):
-        raise ConfigError(f"{workdir!r} holds no trained model (no model.json); train it first")
-    info = read_json(model_json)
+    info = _model_info(workdir)
     params = restore_best_of(workdir)
     module = module_from_description(info["model"])
     config = read_json(os.path.join(workdir, "config.json"))
-    tokenizer = os.path.join(workdir, info["tokenizer"]) if info["tokenizer"] else ""
-    return module, params, tokenizer, config
+    return module, params, tokenizer_file(workdir, info), config
