@@ -1,6 +1,6 @@
 """smat: Scaffold-Maximizing Training (learning explanations that teach) in JAX/Flax.
 
-Public API (see the README's table):
+Public API (documented in docs/api.md, built from these docstrings):
   train_explainer, student_trainer, train_teacher, load_explainer, load_teacher_explainer,
   TrainedExplainer, ModelOutput, register_model, register_explainer, predict, evaluate.
 """

@@ -101,8 +101,26 @@ def predict(
     student: int = 0,
     batch_size: int = 64,
 ) -> dict[str, np.ndarray]:
-    """The run's model on the examples: `logits`, `prediction` (class or value) and, for
-    classification, `probabilities`; with `label` and `index` where the data has them."""
+    """Runs a finished run's model (a teacher, or a student) on new data or one of its splits.
+
+    Give one of `texts` or `arrays`; with neither, the run's own `split` is used.
+
+    Args:
+      workdir: the workdir of a finished (or interrupted) `python -m smat.main` run: its
+        config.json and best checkpoint are read.
+      texts: a text or a list of texts (text tasks), tokenised with the run's tokenizer.
+      arrays: model inputs as a dict of arrays (`input_ids` and `attention_mask`, or `pixels`
+        for image runs).
+      split: a split of the run's own data (`student_test`, `student_valid`, ...).
+      limit: only the first `limit` examples (0: all).
+      student: in a run of K students (`meta.num_students`), which one (0 to K - 1).
+      batch_size: examples per forward pass.
+
+    Returns:
+      A dict of numpy arrays over the examples: `logits`, `prediction` (the class, or the value
+      for regression) and, for classification, `probabilities`; with `label` and `index` where
+      the data has them.
+    """
     apply_fn, params, tokenizer, config = _model(workdir, student)
     dataset = _inputs(config, tokenizer, texts, arrays, split, limit)
     return _predictions(config.task, _logits(apply_fn, params, dataset, batch_size), dataset)
@@ -128,9 +146,22 @@ def evaluate(
     student: int = 0,
     batch_size: int = 64,
 ) -> dict[str, float]:
-    """Metrics of the run's model on the examples: against `labels` (or the data's own)
-    `accuracy` (classification) or `pearson_r` and `rmse` (regression); for a student, also
-    `simulability` against its teacher on the same examples."""
+    """Metrics of a finished run's model on new data or one of its splits.
+
+    On the run's own test split the numbers equal its summary's.
+
+    Args:
+      workdir, texts, arrays, split, limit, student, batch_size: as in `predict`.
+      labels: gold labels of `texts` / `arrays` (default: the data's own, where it has them).
+
+    Returns:
+      A dict of floats: `examples`; against the labels, `accuracy` (classification) or
+      `pearson_r` and `rmse` (regression); for a student, also `simulability` against its
+      teacher, which is run on the same examples.
+
+    Raises:
+      smat.errors.ConfigError: a teacher's examples without labels (nothing to score against).
+    """
     apply_fn, params, tokenizer, config = _model(workdir, student)
     dataset = _inputs(config, tokenizer, texts, arrays, split, limit)
     if labels is not None:

@@ -42,8 +42,12 @@ _COORDINATOR = flags.DEFINE_string(
     "Multi-process runs: host:port of process 0 (default: detected under Slurm, MPI or a TPU "
     "pod; single process otherwise).",
 )
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 1, "With --coordinator_address.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", 0, "With --coordinator_address.")
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", 1, "Multi-process runs: how many processes (with --coordinator_address)."
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", 0, "Multi-process runs: this process's index, 0 to N-1 (0 writes the logs)."
+)
 _SEEDS = flags.DEFINE_list(
     "seeds",
     [],

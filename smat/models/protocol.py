@@ -40,7 +40,20 @@ from smat.models.inputs import model_inputs
 
 @flax.struct.dataclass
 class ModelOutput:
-    """What a wrapped model returns (see the module docstring)."""
+    """What a model returns when smat calls it as `model(input_ids, attention_mask)`.
+
+    Any object with these attributes will do (a bare array is taken as the logits).
+
+    Attributes:
+      logits: [batch, classes] (regression: [batch] or [batch, 1]); always required.
+      attention_logits: pre-softmax attention scores with padding keys masked by a large
+        negative value, one [batch, heads, query, key] array per layer: a tuple of them, or one
+        stacked [layers, batch, heads, query, key] array. Needed by the `attention` explainer
+        (the teacher's, and the student's whenever `beta > 0`).
+      input_embeds: [batch, tokens, dim], the token embeddings the model looked up. Needed by
+        the gradient explainers, together with an `inputs_embeds=` keyword argument that makes
+        the model use the given embeddings instead.
+    """
 
     logits: jax.Array
     attention_logits: jax.Array | Sequence[jax.Array] | None = None
