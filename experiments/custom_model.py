@@ -163,6 +163,7 @@ def run(size: str = "default", workdir: str | None = None) -> dict:
         student="same",
         explainer="attention",
         workdir=workdir,
+        tokenizer=tokenizer_file(hf_checkpoint.resolve("minilm")),  # explains text, not ids
         config={
             "train.num_epochs": float(s["epochs"]),
             "train.eval_every_steps": max(s["n"] // 16, 1),
@@ -170,17 +171,12 @@ def run(size: str = "default", workdir: str | None = None) -> dict:
             "optim.schedule": "constant",
         },
     )
-    scores = explainer.explain({k: v[:1] for k, v in parts["test"].items()})[0]
-    ids = parts["test"]["input_ids"][0]
-    top = np.argsort(-scores)[:8]
-    vocab = smat.data.tokenization.load_tokenizer(
-        tokenizer_file(hf_checkpoint.resolve("minilm")), 128
-    )
+    (first,) = explainer.explain({k: v[:1] for k, v in parts["test"].items()})
     result = {
         "teacher_test_accuracy": round(teacher_acc, 4),
         "student_test_simulability": round(explainer.summary["test/simulability"], 4),
         "head_weights": [[round(float(w), 3) for w in row] for row in explainer.head_weights],
-        "top_tokens_of_first_test_review": [vocab.id_to_token(int(ids[i])) for i in top],
+        "top_tokens_of_first_test_review": [token for token, _ in first.top(8)],
         "wall_time_s": round(time.time() - start, 1),
     }
     print(json.dumps(result, indent=1))

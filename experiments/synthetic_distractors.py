@@ -160,7 +160,7 @@ def head_masses(model, params, d: dict) -> dict[str, dict[str, float]]:
         for head in range(HEADS)
     ]:
         section = config_lib.explainer_section("attention", **cfg).to_dict()
-        e = smat.TrainedExplainer(model, params, section, False, None).explain(batch)
+        e = smat.TrainedExplainer(model, params, section, False, None).scores(batch)
         out[name] = {
             "cues": float(np.mean((e * t["rationale"]).sum(1))),
             "distractors": float(np.mean((e * t["distractor"]).sum(1))),

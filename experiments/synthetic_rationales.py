@@ -120,7 +120,7 @@ def run(
     batch = {"input_ids": test["input_ids"], "attention_mask": test["attention_mask"]}
     rows = {}
     for name, explainer in students.items():
-        rows[name] = plausibility.evaluate(explainer.explain(batch), word_ids, rationales)
+        rows[name] = plausibility.evaluate(explainer.scores(batch), word_ids, rationales)
         rows[name]["simulability"] = explainer.summary["test/simulability"]
     gxi = smat.TrainedExplainer(
         model,
@@ -129,7 +129,7 @@ def run(
         False,
         None,
     )
-    rows["gradient × input"] = plausibility.evaluate(gxi.explain(batch), word_ids, rationales)
+    rows["gradient × input"] = plausibility.evaluate(gxi.scores(batch), word_ids, rationales)
     single = []
     for layer in range(enc.num_layers):
         for head in range(enc.num_heads):
@@ -137,7 +137,7 @@ def run(
             one = smat.TrainedExplainer(model, params, cfg, False, None)
             single.append(
                 (
-                    plausibility.evaluate(one.explain(batch), word_ids, rationales),
+                    plausibility.evaluate(one.scores(batch), word_ids, rationales),
                     f"L{layer}H{head}",
                 )
             )
@@ -183,7 +183,7 @@ def _planted_head(model, params, enc, valid_task) -> str:
             cfg = config_lib.explainer_section("attention", layer=layer, head=head).to_dict()
             one = smat.TrainedExplainer(model, params, cfg, False, None)
             masses[f"L{layer}H{head}"] = plausibility.evaluate(
-                one.explain(batch), word_ids, rationales
+                one.scores(batch), word_ids, rationales
             )["mass"]
     return max(masses, key=masses.get)
 
@@ -195,7 +195,7 @@ def _steadiness(k: int, runs, planted: str, batch, word_ids, rationales) -> dict
         w = np.asarray(explainer.head_weights)
         layer, head = np.unravel_index(int(np.argmax(w)), w.shape)
         tops.append(f"L{layer}H{head}")
-        masses.append(plausibility.evaluate(explainer.explain(batch), word_ids, rationales)["mass"])
+        masses.append(plausibility.evaluate(explainer.scores(batch), word_ids, rationales)["mass"])
         sims.append(explainer.summary["test/simulability"])
         times.append(explainer.summary["wall_time_s"])
     return {

@@ -2,7 +2,8 @@
 
 Public API (documented in docs/api.md, built from these docstrings):
   train_explainer, student_trainer, train_teacher, load_explainer, load_teacher_explainer,
-  TrainedExplainer, ModelOutput, register_model, register_explainer, predict, evaluate.
+  TrainedExplainer, Attribution, Attributions, ModelOutput, register_model, register_explainer,
+  predict, evaluate.
 """
 
 __version__ = "0.1.0"
@@ -12,9 +13,11 @@ _EXPORTS = {
     "train_explainer": "smat.api",
     "student_trainer": "smat.api",
     "train_teacher": "smat.api",
-    "load_explainer": "smat.trained_explainer",
-    "load_teacher_explainer": "smat.trained_explainer",
+    "load_explainer": "smat.saved_explainers",
+    "load_teacher_explainer": "smat.saved_explainers",
     "TrainedExplainer": "smat.trained_explainer",
+    "Attribution": "smat.attribution",
+    "Attributions": "smat.attribution",
     "ModelOutput": "smat.models.protocol",
     "register_model": "smat.models",
     "register_explainer": "smat.explainers",

@@ -162,15 +162,29 @@ def student_trainer(
     )
 
 
-def train_explainer(teacher: Any, teacher_params: Any = None, **kwargs) -> TrainedExplainer:
+def train_explainer(
+    teacher: Any, teacher_params: Any = None, *, tokenizer: Any = None, **kwargs
+) -> TrainedExplainer:
     """Trains a student to simulate `teacher` and (SMAT) the teacher's explainer with it.
 
-    Takes the arguments of `student_trainer` (documented there); returns the explainer of the
-    best validation-simulability step, with `.summary` of the run.
+    Takes the arguments of `student_trainer` (documented there), and `tokenizer`: the
+    tokenizer that made the data's token ids (a `tokenizer.json` or WordPiece `vocab.txt` path,
+    a `tokenizers.Tokenizer`, or a transformers fast tokenizer). With it the explainer explains
+    raw text (`explainer.explain("some text")`) and saves the tokenizer with itself. Returns the
+    explainer of the best validation-simulability step, with `.summary` of the run.
     """
+    return fit_explainer(student_trainer(teacher, teacher_params, **kwargs), tokenizer)
+
+
+def fit_explainer(trainer, tokenizer: Any = None) -> TrainedExplainer:
+    """Runs a `student_trainer` to its end; the teacher explainer of its best validation step
+    (with `tokenizer`, as in `train_explainer`). KeyboardInterrupt if the run was stopped."""
     from smat.runs import restore_best_of
 
-    trainer = student_trainer(teacher, teacher_params, **kwargs)
+    tokenizer_file, max_length = None, None
+    if tokenizer is not None:  # checked before training: no run is spent on a wrong tokenizer
+        ids = trainer.given_splits["student_train"].arrays["input_ids"]
+        tokenizer_file, max_length = _save_tokenizer(tokenizer, trainer.workdir, ids)
     summary = trainer.fit()
     if summary["status"] != "finished":
         raise KeyboardInterrupt(
@@ -184,14 +198,51 @@ def train_explainer(teacher: Any, teacher_params: Any = None, **kwargs) -> Train
         config_lib.to_dict(trainer.config)["teacher_explainer"],
         trainer.learnable,
         restore_best_of(trainer.workdir)["phi"],
+        tokenizer_file=tokenizer_file,
+        max_length=max_length,
         summary=summary,
     )
 
 
-# train_explainer takes exactly student_trainer's arguments: show them (help(), IDEs, inspect).
+# train_explainer takes student_trainer's arguments and `tokenizer`: show them (help(), IDEs).
 train_explainer.__signature__ = inspect.signature(student_trainer).replace(
-    return_annotation=TrainedExplainer
+    parameters=[
+        *inspect.signature(student_trainer).parameters.values(),
+        inspect.Parameter("tokenizer", inspect.Parameter.KEYWORD_ONLY, default=None),
+    ],
+    return_annotation=TrainedExplainer,
 )
+
+
+def _save_tokenizer(tokenizer: Any, workdir: str, input_ids) -> tuple[str, int]:
+    """Writes `tokenizer` into the workdir as tokenizer.json; (its path, the data's length).
+    Raises ConfigError if it cannot have made `input_ids` (ids beyond its vocabulary)."""
+    import tokenizers
+
+    from smat.data.tokenization import load_tokenizer
+
+    max_length = int(input_ids.shape[1])
+    if isinstance(tokenizer, str):
+        if not os.path.isfile(tokenizer):
+            raise ConfigError(f"tokenizer={tokenizer!r}: no such file (a tokenizer.json)")
+        tokenizer = load_tokenizer(tokenizer, max_length)
+    tokenizer = getattr(tokenizer, "backend_tokenizer", tokenizer)  # transformers' fast ones
+    if not isinstance(tokenizer, tokenizers.Tokenizer):
+        raise ConfigError(
+            f"tokenizer: a tokenizer.json path, a tokenizers.Tokenizer or a transformers fast "
+            f"tokenizer, not {type(tokenizer).__name__}"
+        )
+    vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+    if int(input_ids.max()) >= vocab:
+        raise ConfigError(
+            f"the data has token id {int(input_ids.max())} but the tokenizer only {vocab} "
+            "tokens: pass the tokenizer that made the data"
+        )
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "tokenizer.json")
+    tokenizer.save(path)
+    load_tokenizer(path, max_length)  # it must pad: [PAD] or <pad> (a clear error otherwise)
+    return path, max_length
 
 
 def _splits(train_name: str, valid_name: str, train_data, valid_data, test_data):

@@ -1,8 +1,8 @@
 """Heatmaps of explanations: over text (terminal, HTML) and over image patches (PNG, TensorBoard).
 
-Text: one score per token, WordPiece pieces drawn as one word. Images: a ViT explanation is a
-distribution over [CLS] + patches (row-major); the [CLS] entry is dropped and the patch scores
-are drawn as a heatmap blended over the image.
+Text: one score per token (or word), pieces of a word drawn together, negative scores in blue.
+Images: a ViT explanation is a distribution over [CLS] + patches (row-major); the [CLS] entry
+is dropped and the patch scores are drawn as a heatmap blended over the image.
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ import numpy as np
 from smat.models.vit import patch_grid
 
 
-def _pieces(tokens: list[str], scores: np.ndarray) -> list[tuple[str, float, bool]]:
-    """(text, score, starts a new word) per real token; WordPiece '##' joins the previous."""
+def _pieces(
+    tokens: list[str], scores: np.ndarray, new_word: list[bool] | None = None
+) -> list[tuple[str, float, bool]]:
+    """(text, score, starts a new word) per token: `new_word` flags where given, else WordPiece
+    ('##' joins the previous token, its marker dropped)."""
+    if new_word is not None:
+        return [(t, float(s), w) for t, s, w in zip(tokens, scores, new_word, strict=True)]
     out = []
     for tok, s in zip(tokens, scores, strict=True):
         joined = tok.startswith("##")
@@ -23,33 +28,43 @@ def _pieces(tokens: list[str], scores: np.ndarray) -> list[tuple[str, float, boo
     return out
 
 
-def terminal_heatmap(tokens: list[str], scores: np.ndarray) -> str:
-    """Tokens on an ANSI 24-bit background: the darker red, the higher the score."""
-    top = float(np.max(scores)) or 1.0
+def _scale(scores: np.ndarray) -> float:
+    """Colour intensity is |score| / this: the largest magnitude (signed scores share one
+    scale, so red and blue compare)."""
+    top = float(np.max(np.abs(scores))) if len(scores) else 0.0
+    return top or 1.0
+
+
+def terminal_heatmap(
+    tokens: list[str], scores: np.ndarray, new_word: list[bool] | None = None
+) -> str:
+    """Tokens on an ANSI 24-bit background: the darker red, the higher the score (negative
+    scores in blue)."""
+    top = _scale(np.asarray(scores))
     parts = []
-    for text, s, new_word in _pieces(tokens, scores):
-        level = s / top
+    for text, s, starts in _pieces(tokens, scores, new_word):
+        level = abs(s) / top
         g = int(255 - 200 * level)
+        bg = f"255;{g};{g}" if s >= 0 else f"{g};{g};255"
         fg = "38;2;255;255;255" if level > 0.6 else "38;2;0;0;0"
-        parts.append(
-            (" " if new_word and parts else "") + f"\x1b[48;2;255;{g};{g}m\x1b[{fg}m{text}\x1b[0m"
-        )
+        parts.append((" " if starts and parts else "") + f"\x1b[48;2;{bg}m\x1b[{fg}m{text}\x1b[0m")
     return "".join(parts)
 
 
-def html_heatmap(tokens: list[str], scores: np.ndarray) -> str:
-    """Tokens as <span>s whose red background's opacity is the score relative to the max."""
+def html_heatmap(tokens: list[str], scores: np.ndarray, new_word: list[bool] | None = None) -> str:
+    """Tokens as <span>s (HTML-escaped) whose background's opacity is |score| relative to the
+    largest: red for positive scores, blue for negative ones; the score is the tooltip."""
     import html
 
-    top = float(np.max(scores)) or 1.0
+    top = _scale(np.asarray(scores))
     parts = []
-    for text, s, new_word in _pieces(tokens, scores):
-        title = f"{s:.4f}"
+    for text, s, starts in _pieces(tokens, scores, new_word):
+        colour = "220,30,30" if s >= 0 else "30,90,220"
         span = (
-            f'<span class="t" style="background:rgba(220,30,30,{s / top:.3f})" '
-            f'title="{title}">{html.escape(text)}</span>'
+            f'<span class="t" style="background:rgba({colour},{abs(s) / top:.3f})" '
+            f'title="{s:.4f}">{html.escape(text)}</span>'
         )
-        parts.append((" " if new_word and parts else "") + span)
+        parts.append((" " if starts and parts else "") + span)
     return "".join(parts)
 
 
@@ -70,23 +85,19 @@ td.name {{ width: 190px; font-weight: 600; font-size: 13px; }}
 """
 
 
-def html_page(
-    tokens: list[list[str]],
-    scores: dict[str, np.ndarray],
-    headers: list[str],
-    subtitle: str = "",
-) -> str:
-    """A self-contained page: per example a header and one heatmap row per explainer."""
+def html_page(examples: list[tuple[str, dict[str, str]]], subtitle: str = "") -> str:
+    """A self-contained page: per example a header and one row per explainer, given as
+    (header, {explainer name: heatmap HTML from `html_heatmap`}); names and headers are
+    escaped here."""
     import html
 
     blocks = []
-    for i, toks in enumerate(tokens):
-        rows = "".join(
-            f'<tr><td class="name">{html.escape(name)}</td>'
-            f"<td>{html_heatmap(toks, s[i][: len(toks)])}</td></tr>"
-            for name, s in scores.items()
+    for header, rows in examples:
+        cells = "".join(
+            f'<tr><td class="name">{html.escape(name)}</td><td>{heatmap}</td></tr>'
+            for name, heatmap in rows.items()
         )
-        blocks.append(f"<h3>{html.escape(headers[i])}</h3><table>{rows}</table>")
+        blocks.append(f"<h3>{html.escape(header)}</h3><table>{cells}</table>")
     return _PAGE.format(subtitle=html.escape(subtitle), examples="\n".join(blocks))
 
 

@@ -23,7 +23,7 @@ from smat import data as data_lib
 from smat.errors import ConfigError
 from smat.heatmaps import render_png
 from smat.runs import run_config
-from smat.trained_explainer import load_teacher_explainer, student_explanations
+from smat.saved_explainers import load_teacher_explainer, student_explanations
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         for w in workdirs:
             teacher = load_teacher_explainer(w)
             kind = "learned" if teacher.learnable else "static"
-            columns[f"teacher ({kind})"] = teacher.explain(batch)
+            columns[f"teacher ({kind})"] = teacher.scores(batch)
             columns[f"student ({kind} run)"] = student_explanations(w, batch)
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"patch_heatmaps error: {e}", file=sys.stderr)

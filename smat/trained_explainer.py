@@ -1,19 +1,19 @@
 """A trained teacher explainer (static or learned by SMAT), applied to new inputs; save / load.
 
-explain = smat.load_teacher_explainer("runs/imdb/smat")     # from a CLI student run
-explain(["A gripping, beautifully acted film."])            # [[("[CLS]", 0.01), ("a", 0.02), ...]]
-explainer = smat.train_explainer(...)                       # from the Python API
-explainer.explain({"input_ids": ids, "attention_mask": mask})   # [batch, tokens]
+explainer = smat.load_teacher_explainer("runs/imdb/smat")   # from a CLI student run
+explainer.explain("A gripping, beautifully acted film.").show()  # an Attribution (smat.attribution)
+explainer.scores({"input_ids": ids, "attention_mask": mask})     # [batch, tokens] array
+explainer = smat.train_explainer(..., tokenizer="tokenizer.json")  # from the Python API
 explainer.save("my_explainer"); smat.load_explainer("my_explainer")
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -22,11 +22,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from smat import checkpointing, explainers, models, runs
+from smat import checkpointing, explainers, models
+from smat.attribution import Attribution, Attributions
 from smat.data.pipeline import as_dataset, input_arrays, model_inputs
 from smat.data.tokenization import as_arrays, load_tokenizer
+from smat.data.words import token_words, word_scores
 from smat.errors import ConfigError
-from smat.simulation import Simulation
 
 FORMAT = 1
 
@@ -70,14 +71,23 @@ class TrainedExplainer:
             load_tokenizer(tokenizer_file, max_length) if tokenizer_file and max_length else None
         )
         self.summary = summary or {}
-        self._explain = jax.jit(self._run)
+        self._run_jit = jax.jit(self._run, static_argnames=("raw", "gap"))
         self._logits = jax.jit(lambda p, b: model.apply({"params": p}, *model_inputs(b)).logits)
+        self._baselines: dict[int, TrainedExplainer] = {}
 
-    def _run(self, params, phi, batch):
+    def _run(self, params, phi, batch, raw: bool = False, gap: bool = False):
         apply = self.model.apply
         out = apply({"params": params}, *model_inputs(batch))
         features = self.explainer.compute(apply, params, batch, out)
-        return self.explainer.explain(phi, features, batch["attention_mask"])
+        mask = batch["attention_mask"]
+        raw_scores = self.explainer.scores(phi, features, mask) if raw or gap else None
+        result = {
+            "scores": raw_scores if raw else self.explainer.explain(phi, features, mask),
+            "logits": out.logits,
+        }
+        if gap:
+            result["gap"] = self.explainer.completeness_gap(apply, params, batch, out, raw_scores)
+        return result
 
     def with_explainer(
         self, explainer_config: dict[str, Any], learnable: bool = False, phi: Any = None
@@ -100,45 +110,194 @@ class TrainedExplainer:
             return None
         return np.asarray(self.explainer.head_weights(self.phi))
 
-    def explain(self, batch, batch_size: int = 32) -> np.ndarray:
-        """Explanations [batch, tokens] (zero on padding, rows sum to 1) of a batch: a dict with
-        `input_ids` and `attention_mask` (or a bare input_ids array).
+    @property
+    def name(self) -> str:
+        """The explainer's name, e.g. "attention (learned)" or "integrated_gradients"."""
+        return self.explainer_config["name"] + (" (learned)" if self.learnable else "")
 
-        Computed `batch_size` rows at a time (gradient explainers hold a backward pass per
-        integration step in memory); the last chunk is padded so that one compilation serves all.
+    @property
+    def explains_a_class(self) -> bool:
+        """Whether `target=` applies: a gradient explainer (attention explains no class)."""
+        return getattr(self.explainer, "method", None) in explainers.CLASS_GRADIENTS
+
+    def scores(
+        self,
+        batch,
+        *,
+        target: int | Sequence[int] | None = None,
+        normalize: bool = True,
+        baseline: str | int | None = None,
+        batch_size: int = 32,
+    ) -> np.ndarray:
+        """Explanations [batch, tokens] of a batch: a dict with `input_ids` and `attention_mask`
+        (or a bare input_ids array). Distributions (zero on padding, rows sum to 1), or with
+        `normalize=False` the raw scores; `target` and `baseline` as in `explain`."""
+        inputs = input_arrays(as_dataset(batch, "batch").arrays)
+        return self._outputs(inputs, target, normalize, baseline, batch_size)["scores"]
+
+    def explain(
+        self,
+        inputs,
+        *,
+        target: int | Sequence[int] | None = None,
+        aggregate: str = "token",
+        word_reduce: str = "sum",
+        normalize: bool = True,
+        baseline: str | int | None = None,
+        batch_size: int = 32,
+    ) -> Attribution | Attributions:
+        """Attributions of texts (or token ids), one `smat.attribution.Attribution` each.
+
+        Args:
+          inputs: a text, a sentence pair as a tuple of two texts, a list of them (needs the
+            explainer's tokenizer), or a batch of token ids as in `scores` (no words then).
+          target: the class to explain (gradient explainers), one for all or one per input;
+            None: the class the model predicts. Attention explains no class: leave None.
+          aggregate: "token" or "word": the level `.scores`, `.show()` and HTML use; both are
+            always computed (words need texts).
+          word_reduce: how a word's tokens are pooled: "sum" (its share of the distribution),
+            "mean" or "max".
+          normalize: True: distributions over tokens; False: the explainer's raw scores
+            (signed for gradient × input and integrated gradients; attention: its mixed logits).
+          baseline: integrated gradients' baseline: "zero", "pad", "mask" (that token's
+            embedding at every non-special position) or a token id; None: the configured one.
+          batch_size: rows computed at a time.
+        Returns:
+          One Attribution for one text (or pair), else an `Attributions` list.
         """
-        arrays = as_dataset(batch, "batch").arrays
-        inputs = input_arrays(arrays)
-        n = len(inputs["attention_mask"])
-        if n <= batch_size:
-            return np.asarray(self._explain(self.params, self.phi, inputs))
-        out = []
+        if aggregate not in ("token", "word"):
+            raise ConfigError(f"aggregate={aggregate!r}; choose 'token' or 'word'")
+        texts, batch, encodings = self._encode(inputs)
+        if encodings is None and aggregate == "word":
+            raise ConfigError("aggregate='word' needs texts (words come from their offsets)")
+        method = getattr(self._explainer_for(baseline).explainer, "method", None)
+        gap = method == "integrated_gradients"
+        out = self._outputs(batch, target, normalize, baseline, batch_size, gap=gap)
+        result = Attributions()
+        for i in range(len(batch["attention_mask"])):
+            n = int(batch["attention_mask"][i].sum())
+            if encodings is not None:
+                ids, words, shown = token_words(encodings[i], _as_tuple(texts[i]))
+                real = [j for j, m in enumerate(encodings[i].attention_mask) if m]
+                ids, shown = [ids[j] for j in real], [shown[j] for j in real]
+            else:
+                ids, words = [None] * n, []
+                shown = [self._token(int(t)) for t in batch["input_ids"][i][:n]]
+            token_scores = out["scores"][i][np.asarray(batch["attention_mask"][i]).astype(bool)]
+            logits = np.asarray(out["logits"][i], np.float64).reshape(-1)
+            regression = logits.size == 1
+            probs = None if regression else np.exp(logits - logits.max())
+            result.append(
+                Attribution(
+                    tokens=shown,
+                    token_scores=token_scores,
+                    words=words,
+                    word_scores=word_scores(token_scores, ids, len(words), word_reduce)[0],
+                    token_words=ids,
+                    explainer=self.name,
+                    text=texts[i] if texts is not None else None,
+                    prediction=float(logits[0]) if regression else int(np.argmax(logits)),
+                    probabilities=None if regression else probs / probs.sum(),
+                    target=None if out["target"] is None else int(out["target"][i]),
+                    normalized=normalize,
+                    aggregate=aggregate,
+                    word_reduce=word_reduce,
+                    completeness_gap=float(out["gap"][i]) if "gap" in out else None,
+                )
+            )
+        single = isinstance(inputs, str | tuple)
+        return result[0] if single else result
+
+    __call__ = explain
+
+    def _token(self, token_id: int) -> str:
+        return self.tokenizer.id_to_token(token_id) if self.tokenizer else str(token_id)
+
+    def _encode(self, inputs):
+        """(texts or None, model input arrays, encodings or None) of explain's `inputs`."""
+        if isinstance(inputs, str | tuple) or (
+            isinstance(inputs, list) and inputs and isinstance(inputs[0], str | tuple)
+        ):
+            texts = [inputs] if isinstance(inputs, str | tuple) else list(inputs)
+            for t in texts:
+                if isinstance(t, tuple) and (len(t) != 2 or not all(isinstance(x, str) for x in t)):
+                    raise ConfigError(f"a sentence pair is a tuple of two texts, not {t!r}")
+            if self.tokenizer is None:
+                raise ConfigError(
+                    "this explainer has no tokenizer: pass token ids (a batch), or train it "
+                    "with smat.train_explainer(..., tokenizer=...)"
+                )
+            encodings = self.tokenizer.encode_batch(texts)
+            batch = as_arrays(encodings)
+            batch["special_tokens_mask"] = np.asarray(
+                [e.special_tokens_mask for e in encodings], np.int32
+            )
+            return texts, batch, encodings
+        return None, input_arrays(as_dataset(inputs, "inputs").arrays), None
+
+    def _explainer_for(self, baseline: str | int | None) -> TrainedExplainer:
+        """This explainer, or the same one with another integrated-gradients baseline."""
+        if baseline is None:
+            return self
+        if getattr(self.explainer, "method", None) != "integrated_gradients":
+            raise ConfigError("baseline= applies to integrated_gradients only")
+        if baseline == "zero":
+            token_id = None
+        elif isinstance(baseline, int):
+            token_id = baseline
+        elif baseline in ("pad", "mask") and self.tokenizer is not None:
+            names = ("[PAD]", "<pad>") if baseline == "pad" else ("[MASK]", "<mask>")
+            found = [self.tokenizer.token_to_id(t) for t in names]
+            token_id = next((i for i in found if i is not None), None)
+            if token_id is None:
+                raise ConfigError(f"the tokenizer has no {' or '.join(names)} token: pass its id")
+        else:
+            raise ConfigError(
+                f"baseline={baseline!r}: use 'zero', a token id, or 'pad'/'mask' (with a tokenizer)"
+            )
+        if token_id == self.explainer.baseline_id:
+            return self
+        if token_id not in self._baselines:
+            config = {**self.explainer_config, "ig_baseline_id": token_id}
+            self._baselines[token_id] = self.with_explainer(config, self.learnable, self.phi)
+        return self._baselines[token_id]
+
+    def _outputs(self, batch, target, normalize, baseline, batch_size, gap: bool = False):
+        """{"scores" [N, tokens], "logits", "target" (None or [N]), "gap" if asked}, computed
+        `batch_size` rows at a time (gradient explainers hold a backward pass per integration
+        step in memory); the last chunk is padded so that one compilation serves all."""
+        runner = self._explainer_for(baseline)
+        if not normalize and not hasattr(runner.explainer, "scores"):
+            raise ConfigError(f"explainer {self.name!r} has no raw scores: use normalize=True")
+        class_dependent = runner.explains_a_class
+        n = len(batch["attention_mask"])
+        logits = np.asarray(runner._logits(runner.params, batch))
+        regression = logits.ndim == 1 or logits.shape[-1] == 1
+        if target is not None and (not class_dependent or regression):
+            raise ConfigError(
+                f"target= needs a gradient explainer of a classifier; {self.name!r} explains "
+                f"{'a regression output' if regression else 'no particular class'}"
+            )
+        targets = None
+        if class_dependent and not regression:
+            targets = np.argmax(logits, -1) if target is None else np.broadcast_to(target, n)
+            targets = np.asarray(targets, np.int32)
+            if targets.min() < 0 or targets.max() >= logits.shape[-1]:
+                raise ConfigError(f"target={target}: the model has {logits.shape[-1]} classes")
+            batch = {**batch, "explain_target": targets}
+        chunks = []
         for start in range(0, n, batch_size):
             rows = np.arange(start, start + batch_size) % n  # wrap: real rows, no empty masks
-            chunk = {k: v[rows] for k, v in inputs.items()}
-            out.append(np.asarray(self._explain(self.params, self.phi, chunk)))
-        return np.concatenate(out)[:n]
+            chunk = {k: v[rows] for k, v in batch.items()} if n > batch_size else batch
+            result = runner._run_jit(runner.params, runner.phi, chunk, raw=not normalize, gap=gap)
+            chunks.append(jax.tree.map(np.asarray, result))
+        out = {k: np.concatenate([c[k] for c in chunks])[:n] for k in chunks[0]}
+        out["target"] = targets
+        return out
 
     def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """The teacher's outputs (logits, or the score of a regression teacher) on a batch."""
         return np.asarray(self._logits(self.params, input_arrays(batch)))
-
-    def __call__(self, texts: list[str]) -> list[list[tuple[str, float]]]:
-        """Per-token (token, score) lists of raw texts, one per text (needs a tokenizer)."""
-        if self.tokenizer is None:
-            raise ConfigError(
-                "this explainer has no tokenizer: call .explain(batch) on token ids instead"
-            )
-        encodings = self.tokenizer.encode_batch(list(texts))
-        scores = self.explain(as_arrays(encodings))
-        return [
-            [
-                (tok, float(s))
-                for tok, s, m in zip(e.tokens, row, e.attention_mask, strict=True)
-                if m
-            ]
-            for e, row in zip(encodings, scores, strict=True)
-        ]
 
     def save(self, path: str) -> str:
         """Writes a folder that `smat.load_explainer` reads back; returns its path.
@@ -167,6 +326,10 @@ class TrainedExplainer:
         return path
 
 
+def _as_tuple(text: str | tuple[str, str]) -> tuple[str, ...]:
+    return text if isinstance(text, tuple) else (text,)
+
+
 def _describe(model: models.BuiltModel) -> dict[str, Any] | None:
     """How to rebuild the teacher's module, or None if it cannot be written down."""
     if model.description:
@@ -185,107 +348,3 @@ def _describe(model: models.BuiltModel) -> dict[str, Any] | None:
         return None
     cls = type(module)
     return {"kind": "linen", "class": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
-
-
-def _rebuild(description: dict[str, Any] | None, path: str):
-    if description is None:
-        raise ConfigError(
-            f"{path!r} cannot rebuild its teacher (an nnx module, or a linen module whose class "
-            "is defined in __main__ or has non-JSON fields): pass it, "
-            "smat.load_explainer(path, teacher=<your module>)"
-        )
-    if description["kind"] == "smat":
-        return models.module_from_description(description["description"])
-    module_name, _, qualname = description["class"].partition(":")
-    obj = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj(**description["fields"])
-
-
-def load_explainer(path: str, teacher: Any = None) -> TrainedExplainer:
-    """Reads a folder written by `TrainedExplainer.save`.
-
-    Args:
-      path: the folder.
-      teacher: the teacher module (linen or nnx), needed when the folder cannot rebuild it;
-        its params are read from the folder.
-    """
-    info_path = os.path.join(path, "explainer.json")
-    if not os.path.isfile(info_path):
-        raise ConfigError(f"{path!r} holds no saved explainer (no explainer.json)")
-    info = checkpointing.read_json(info_path)
-    if info.get("format") != FORMAT:
-        raise ConfigError(f"{path!r} has explainer format {info.get('format')}, expected {FORMAT}")
-    trees = {}
-    for name in ("phi", "teacher_params"):
-        with open(os.path.join(path, f"{name}.msgpack"), "rb") as f:
-            trees[name] = flax.serialization.msgpack_restore(f.read())
-    module = teacher if teacher is not None else _rebuild(info["teacher"], path)
-    return TrainedExplainer(
-        models.BuiltModel(module),
-        trees["teacher_params"],
-        info["explainer"],
-        info["learnable"],
-        trees["phi"],
-        tokenizer_file=os.path.join(path, info["tokenizer"]) if info["tokenizer"] else None,
-        max_length=info["max_length"],
-        summary=info["summary"],
-    )
-
-
-def teacher_explainer(
-    teacher_dir: str,
-    explainer_config: dict[str, Any],
-    learnable: bool = False,
-    phi: Any = None,
-    summary: dict[str, Any] | None = None,
-) -> TrainedExplainer:
-    """An explainer of a teacher trained by the CLI (`teacher_dir`: its workdir); φ = None: the
-    explainer's initial params (a static explainer needs no student run)."""
-    module, params, tokenizer_file, teacher_config = runs.load_trained_model(teacher_dir)
-    return TrainedExplainer(
-        models.BuiltModel(
-            module, None, checkpointing.read_json(os.path.join(teacher_dir, "model.json"))["model"]
-        ),
-        params,
-        explainer_config,
-        learnable,
-        phi,
-        tokenizer_file=tokenizer_file,
-        max_length=teacher_config["data"]["max_length"],
-        summary=summary,
-    )
-
-
-def load_teacher_explainer(workdir: str) -> TrainedExplainer:
-    """The teacher explainer of a CLI student run (its best checkpoint's params)."""
-    config = runs.run_config(workdir).to_dict()
-    if config["setup"] not in ("static_teacher", "learnable_teacher"):
-        raise ConfigError(f"{workdir!r} is a {config['setup']!r} run, not a student run")
-    if config["teacher_explainer"]["name"] == "none" or config["beta"] == 0:
-        raise ConfigError(f"{workdir!r} was trained without a teacher explainer")
-    summary_path = os.path.join(workdir, "summary.json")
-    explainer = dict(config["teacher_explainer"])
-    if explainer.get("from_run"):  # fixed weights, used as they are (smat.transfer)
-        explainer["head_norm"] = "none"
-    return teacher_explainer(
-        config["teacher_workdir"] or os.path.join(workdir, "teacher"),
-        explainer,
-        config["setup"] == "learnable_teacher",
-        runs.restore_best_of(workdir)["phi"],
-        summary=checkpointing.read_json(summary_path) if os.path.isfile(summary_path) else None,
-    )
-
-
-def student_explanations(workdir: str, batch: dict[str, np.ndarray]) -> np.ndarray:
-    """The explanations [N, positions] of a CLI student run's student (best checkpoint)."""
-    config = runs.run_config(workdir)
-    explainer = explainers.build(config.student_explainer, learnable=True)
-    if explainer is None or config.beta == 0:
-        raise ValueError(f"{workdir!r} trained its student without explanations")
-    params = runs.restore_best_of(workdir)["params"]
-    num_classes = np.asarray(params["model"]["classifier"]["bias"]).shape[-1]
-    built = models.build_model(config.model, num_classes, 0)
-    sim = Simulation(built.apply, None, explainer, config.beta, config.task)
-    return np.asarray(jax.jit(sim.student_explanation)(params, batch))

@@ -84,17 +84,17 @@ def test_linen_model_learns_an_explainer_that_saves_and_loads(tmp_path):
     np.testing.assert_allclose(weights.sum(), 1.0, atol=1e-6)
     assert not np.allclose(weights, 0.25), "the meta-step did not move the head weights"
     batch = _data(5, 4)
-    scores = explainer.explain(batch)
+    scores = explainer.scores(batch)
     assert scores.shape == (5, LENGTH)
     np.testing.assert_allclose(scores.sum(1), 1.0, atol=1e-5)
     assert np.all(scores[batch["attention_mask"] == 0] == 0)
 
     explainer.save(str(tmp_path / "saved"))
     again = smat.load_explainer(str(tmp_path / "saved"))  # rebuilt from the module's class
-    np.testing.assert_array_equal(again.explain(batch), scores)
+    np.testing.assert_array_equal(again.scores(batch), scores)
     np.testing.assert_array_equal(again.head_weights, weights)
     given = smat.load_explainer(str(tmp_path / "saved"), teacher=model)
-    np.testing.assert_array_equal(given.explain(batch), scores)
+    np.testing.assert_array_equal(given.scores(batch), scores)
     assert again.summary["test/simulability"] == s["test/simulability"]
 
 
@@ -167,13 +167,13 @@ def test_nnx_model_goes_through_train_explainer(tmp_path):
     assert explainer.summary["num_examples"] == 32
     assert explainer.head_weights.shape == (1, 3)
     batch = _data(4, 9)
-    scores = explainer.explain(batch)
+    scores = explainer.scores(batch)
     np.testing.assert_allclose(scores.sum(1), 1.0, atol=1e-5)
     explainer.save(str(tmp_path / "saved"))
     with pytest.raises(ConfigError, match="teacher=<your module>"):
         smat.load_explainer(str(tmp_path / "saved"))
     again = smat.load_explainer(str(tmp_path / "saved"), teacher=teacher)
-    np.testing.assert_array_equal(again.explain(batch), scores)
+    np.testing.assert_array_equal(again.scores(batch), scores)
 
 
 class LogitsOnly(nn.Module):
@@ -220,7 +220,17 @@ def _tiny_classifier(cfg, num_classes, vocab_size):
     )
 
 
-def test_gradient_explainer_and_a_registered_student(tmp_path):
+def _word_level_tokenizer(size: int = VOCAB):
+    """The tokenizer of `_data`'s ids: [PAD] = 0, [UNK] = 1, then words w2, w3, ..."""
+    import tokenizers
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, **{f"w{i}": i for i in range(2, size)}}
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    return tok
+
+
+def test_gradient_explainer_and_a_registered_student_explain_raw_text(tmp_path):
     model, params = _linen_teacher()
     explainer = smat.train_explainer(
         teacher=model,
@@ -233,22 +243,45 @@ def test_gradient_explainer_and_a_registered_student(tmp_path):
         beta=0.2,
         workdir=str(tmp_path / "run"),
         config=TINY,
+        tokenizer=_word_level_tokenizer(),
     )
     assert explainer.summary["setup"] == "static_teacher"
     assert explainer.head_weights is None
     batch = _data(3, 5)
-    scores = explainer.explain(batch)
+    scores = explainer.scores(batch)
     np.testing.assert_allclose(scores.sum(1), 1.0, atol=1e-5)
+    # The tokenizer given to train_explainer: raw text in, words and their scores out.
+    text = " ".join(f"w{i}" for i in batch["input_ids"][0][batch["attention_mask"][0] == 1])
+    a = explainer.explain(text, aggregate="word")
+    assert a.words == text.split() and a.target == a.prediction
+    np.testing.assert_allclose(a.word_scores, scores[0][: len(a.words)], rtol=1e-5, atol=1e-7)
     explainer.save(str(tmp_path / "saved"))
-    np.testing.assert_array_equal(
-        smat.load_explainer(str(tmp_path / "saved")).explain(batch), scores
-    )
+    loaded = smat.load_explainer(str(tmp_path / "saved"))
+    np.testing.assert_array_equal(loaded.scores(batch), scores)
+    np.testing.assert_array_equal(loaded.explain(text).token_scores, a.token_scores)
+
+
+def test_a_tokenizer_that_cannot_have_made_the_data_is_refused_before_training(tmp_path):
+    model, params = _linen_teacher()
+    with pytest.raises(ConfigError, match="the data has token id 39 but the tokenizer only 10"):
+        smat.train_explainer(
+            teacher=model,
+            teacher_params=params,
+            train_data=_data(64, 1),
+            valid_data=_data(32, 2),
+            workdir=str(tmp_path / "run"),
+            config=TINY,
+            tokenizer=_word_level_tokenizer(10),
+        )
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+    assert "tokenizer" in inspect.signature(smat.train_explainer).parameters
 
 
 def test_train_explainer_defaults_are_the_documented_config_defaults():
     c = config_lib.student_base(config_lib.base())
-    defaults = inspect.signature(smat.train_explainer).parameters
-    assert defaults == inspect.signature(smat.student_trainer).parameters
+    defaults = dict(inspect.signature(smat.train_explainer).parameters)
+    assert defaults.pop("tokenizer").default is None  # train_explainer's one argument more
+    assert defaults == dict(inspect.signature(smat.student_trainer).parameters)
     assert defaults["num_examples"].default == c.num_examples
     assert defaults["beta"].default == c.beta
     assert defaults["seed"].default == c.seed

@@ -241,8 +241,8 @@ def test_transfer_trains_a_fresh_student_with_a_learned_explainer(smat_run, tmp_
         "attention_mask": np.array([[1, 1, 1, 1, 0, 0]]),
     }
     np.testing.assert_allclose(
-        smat.load_teacher_explainer(str(tmp_path)).explain(batch),
-        smat.load_teacher_explainer(ref_dir).explain(batch),
+        smat.load_teacher_explainer(str(tmp_path)).scores(batch),
+        smat.load_teacher_explainer(ref_dir).scores(batch),
         atol=1e-6,
     )
 
@@ -397,11 +397,13 @@ def test_learnable_config_errors(cache_dir, tmp_path):
 def test_learned_teacher_explainer_explains_new_text_in_two_lines(smat_run):
     _, workdir, _ = smat_run
     explain = smat.load_teacher_explainer(workdir)
-    out = explain(["A truly wonderful film!", "boring <br /> plot"])
-    assert [t for t, _ in out[0]][:2] == ["[CLS]", "a"] and out[0][-1][0] == "[SEP]"
-    for tokens in out:
-        assert abs(sum(s for _, s in tokens) - 1) < 1e-5
-        assert all(s >= 0 for _, s in tokens)
+    out = explain.explain(["A truly wonderful film!", "boring <br /> plot"], aggregate="word")
+    assert out[0].tokens[:2] == ["[CLS]", "A"] and out[0].tokens[-1] == "[SEP]"
+    assert out[0].words == ["A", "truly", "wonderful", "film!"]
+    assert out[1].words == ["boring", "<br", "/>", "plot"]
+    for a in out:
+        assert abs(a.token_scores.sum() - 1) < 1e-5 and (a.token_scores >= 0).all()
+        assert a.explainer == "attention (learned)" and a.target is None
 
 
 SHARDED = """

@@ -529,8 +529,6 @@ def test_viewer_writes_a_page_that_renders_in_a_headless_browser(smoke_sweep, tm
             os.path.join(cells, "smat", "seed0"),
             "--compare",
             os.path.join(cells, "attention_last", "seed0"),
-            "--text",
-            "A gripping, beautifully acted film.",
             "--html",
             page,
             "--examples",
@@ -538,6 +536,8 @@ def test_viewer_writes_a_page_that_renders_in_a_headless_browser(smoke_sweep, tm
         ]
     )
     assert code == 0
+    run = os.path.join(cells, "smat", "seed0")
+    assert explain.main(["--workdir", run, "--text", "A gripping, beautifully acted film."]) == 0
     out = capsys.readouterr().out
     assert "\x1b[48;2;255;" in out and "gripping" in out  # the terminal heatmap
     html = open(page).read()
@@ -576,6 +576,45 @@ def test_viewer_writes_a_page_that_renders_in_a_headless_browser(smoke_sweep, tm
     assert reddish > 0.005  # heatmap spans were painted
 
 
+def test_viewer_explains_a_file_of_texts_by_word_for_a_chosen_class(smoke_sweep, tmp_path, capsys):
+    from smat import explain
+    from smat.attribution import Attributions
+
+    root, _ = smoke_sweep
+    run = os.path.join(root, "cells", "n64", "smat", "seed0")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("A <i>gripping</i> film!\n\nDull, don't bother.\n")
+    page, saved = str(tmp_path / "texts.html"), str(tmp_path / "texts.json")
+    args = ["--workdir", run, "--texts-file", str(texts), "--aggregate", "word"]
+    assert explain.main(args + ["--target", "0", "--html", page, "--json", saved]) == 0
+    out = capsys.readouterr().out
+    assert "explains class" not in out.split("\n")[0]  # attention explains no class
+    attributions = Attributions.load(saved)
+    assert [a.words for a in attributions] == [
+        ["A", "<i>gripping</i>", "film!"],
+        ["Dull,", "don't", "bother."],
+    ]
+    html = open(page).read()
+    assert html.count("<table>") == 2 and "&lt;i&gt;gripping&lt;/i&gt;" in html
+    assert "explains class 0" in html  # the gradient baselines explain the class asked for
+    assert explain.main(args + ["--raw", "--baselines", "integrated_gradients"]) == 0
+    assert explain.main(["--workdir", run, "--aggregate", "word", "--html", page]) == 2
+    assert "needs texts" in capsys.readouterr().err
+
+
+def test_the_docs_explain_my_text_example_runs_as_written(smoke_sweep, tmp_path, monkeypatch):
+    root, _ = smoke_sweep
+    run = os.path.join(root, "cells", "n64", "smat", "seed0")
+    with open(os.path.join(REPO, "docs", "explanations.md")) as f:
+        page = f.read()
+    snippet = page.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(snippet.strip().splitlines()) <= 6 and "runs/imdb/smat" in snippet
+    monkeypatch.chdir(tmp_path)
+    exec(snippet.replace("runs/imdb/smat", run), {})
+    html = (tmp_path / "explanation.html").read_text()
+    assert "beautifully" in html and "predicts" in html
+
+
 def _eraser_folder(path, docs: list[tuple[str, str, list[tuple[int, int]]]]) -> str:
     """An ERASER-format folder: (text, NEG|POS, evidence spans as word ranges) per document."""
     os.makedirs(os.path.join(path, "docs"))
@@ -598,7 +637,7 @@ def test_report_adds_faithfulness_and_plausibility_of_every_teacher_explainer(
     smoke_sweep, tmp_path
 ):
     from smat.evaluation import faithfulness, sweep_explanations
-    from smat.trained_explainer import load_teacher_explainer
+    from smat.saved_explainers import load_teacher_explainer
 
     root, _ = smoke_sweep
     eraser = _eraser_folder(
@@ -625,7 +664,7 @@ def test_report_adds_faithfulness_and_plausibility_of_every_teacher_explainer(
     config = sweep.cell_config(cell, root)
     batch = sweep_explanations._test_batch(config, learned.tokenizer_file, 6)
     direct = faithfulness.evaluate(
-        learned.model.apply, learned.params, batch, learned.explain(batch)
+        learned.model.apply, learned.params, batch, learned.scores(batch)
     )
     assert rows["smat"]["comprehensiveness_aopc"] == pytest.approx(
         direct["comprehensiveness_aopc"], abs=1e-6

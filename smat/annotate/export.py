@@ -15,7 +15,8 @@ from smat import data as data_lib
 from smat import explainers, runs
 from smat.annotate.study import Item, Study, write_study
 from smat.errors import ConfigError
-from smat.trained_explainer import TrainedExplainer, load_teacher_explainer
+from smat.saved_explainers import load_teacher_explainer
+from smat.trained_explainer import TrainedExplainer
 
 LEARNED = "learned"
 ALIASES = {"attention_all": "attention"}
@@ -61,7 +62,7 @@ def export(workdir: str, names: list[str], n: int, out: str, seed: int = 0) -> S
     test = data_lib.load(config, tokenizer_file=run.tokenizer_file).splits["student_test"]
     rows = np.sort(np.random.default_rng(seed).choice(len(test), min(n, len(test)), replace=False))
     batch = data_lib.input_arrays(test.arrays, rows)
-    scores = {name: ex.explain(batch) for name, ex in named.items()}
+    scores = {name: ex.scores(batch) for name, ex in named.items()}
     outputs = run.predict(batch)
     if config.task == "regression":
         predictions = [_shown(config, o) for o in outputs]

@@ -166,6 +166,9 @@ def explainer_section(name: str, **overrides) -> ml_collections.ConfigDict:
     e.token_norm = "softmax"  # explanation over tokens: softmax, sparsemax or entmax15
     e.temperature = 0.1  # gradient-family scores are divided by this before the softmax
     e.ig_steps = 32  # integrated gradients: intervals of the trapezoid rule
+    # Integrated gradients' baseline: this token id's embedding at every non-special position
+    # (e.g. the pad or mask token's id); None: the zero embedding.
+    e.ig_baseline_id = ml_collections.config_dict.placeholder(int)
     # Teacher explainer: the workdir of a finished SMAT run whose learned head weights (at its
     # best step) are used ("": none; smat/transfer.py): fixed in a static_teacher run
     # (transfer), as φ's starting point in a learnable_teacher run (a restart: a fresh student,

@@ -13,17 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-def word_scores(token_scores: np.ndarray, word_ids: Sequence[int | None], num_words: int):
-    """Sums word-piece scores into words: [tokens] -> ([num_words], seen mask [num_words])."""
-    scores = np.zeros(num_words)
-    seen = np.zeros(num_words, bool)
-    for score, w in zip(token_scores, word_ids, strict=False):
-        if w is None or w >= num_words:
-            continue
-        scores[w] += score
-        seen[w] = True
-    return scores, seen
+from smat.data.words import word_scores
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

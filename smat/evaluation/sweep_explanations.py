@@ -73,9 +73,9 @@ def evaluate(
     fraction, their AOPC and, with `eraser` (ERASER rationales) or `word_tags` (MLQE-PE BAD
     words), plausibility AUC / AP / recall@k / mass}.
     """
+    from smat.saved_explainers import teacher_explainer
     from smat.sweeps import manifest as manifest_lib
     from smat.sweeps import spec
-    from smat.trained_explainer import teacher_explainer
 
     cells = manifest_lib.manifest_cells(root)
     groups: dict[tuple[str, int | None], list[dict[str, float]]] = {}
@@ -109,7 +109,7 @@ def evaluate(
             reference = (batch, rationale)
         n = cell.labels["num_examples"] if learned else None
         groups.setdefault((cell.labels["explainer"], n), []).append(
-            _metrics(explainer, *reference, explainer.explain)
+            _metrics(explainer, *reference, explainer.scores)
         )
     if reference is None:
         raise FileNotFoundError(f"{root}: no teacher explainer to evaluate (none, or not run)")

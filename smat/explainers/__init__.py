@@ -3,7 +3,8 @@
 Every explainer has `init(num_layers, num_heads) -> params`, `compute(apply_fn, params, batch, out)
 -> features` (for a frozen model, from its output `out` on `batch`, so callers that need the
 logits too run the forward pass once; cached per example for teachers) and
-`explain(params, features, mask) -> [batch, tokens]` distributions (zero on padding).
+`explain(params, features, mask) -> [batch, tokens]` distributions (zero on padding); the
+built-in ones also have `scores(params, features, mask)`, the raw scores before normalisation.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import ml_collections
 from smat.errors import ConfigError
 from smat.explainers.attention import AttentionExplainer
 from smat.explainers.normalizers import entmax15, normalize, sparsemax
-from smat.explainers.saliency import SaliencyExplainer, integrated_gradients
+from smat.explainers.saliency import CLASS_GRADIENTS, SaliencyExplainer, integrated_gradients
 from smat.models.protocol import attention_grid
 from smat.registry import Registry
 
 __all__ = [
     "EXPLAINERS",
     "AttentionExplainer",
+    "CLASS_GRADIENTS",
     "SaliencyExplainer",
     "build",
     "check_model",
@@ -59,7 +61,9 @@ def _attention(cfg, learnable):
 
 for _method in ("gradient_x_input", "gradient_norm", "integrated_gradients", "attention_x_value"):
     register_explainer(_method)(
-        lambda cfg, learnable, m=_method: SaliencyExplainer(m, cfg.temperature, cfg.ig_steps)
+        lambda cfg, learnable, m=_method: SaliencyExplainer(
+            m, cfg.temperature, cfg.ig_steps, cfg.get("ig_baseline_id")
+        )
     )
 
 

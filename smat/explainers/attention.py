@@ -93,10 +93,15 @@ class AttentionExplainer:
             return raw
         return normalize(self.head_norm, raw.reshape(-1)).reshape(raw.shape)
 
+    def scores(self, params, features: jax.Array, mask: jax.Array) -> jax.Array:
+        """The head-mixed attention logits [batch, tokens] (zero on padding), before
+        `token_norm`."""
+        mixed = jnp.einsum("lh,blht->bt", self.head_weights(params), features)
+        return jnp.where(mask.astype(bool), mixed, 0.0)
+
     def explain(self, params, features: jax.Array, mask: jax.Array) -> jax.Array:
         """[batch, layers, heads, tokens] features -> [batch, tokens] distributions."""
-        mixed = jnp.einsum("lh,blht->bt", self.head_weights(params), features)
-        return normalize(self.token_norm, mixed, mask)
+        return normalize(self.token_norm, self.scores(params, features, mask), mask)
 
     def compute(self, apply_fn, params, batch, out) -> jax.Array:
         """Features of a frozen model (a teacher) from its output `out` on `batch` (no dropout)."""

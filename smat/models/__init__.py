@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from smat.errors import ConfigError
-from smat.models import hf_checkpoint
+from smat.models import hf_checkpoint, wrapped
 from smat.models.classifier import ClassifierOutput, TextClassifier
 from smat.models.encoder import Encoder, EncoderConfig, EncoderOutput
 from smat.models.protocol import (
@@ -27,6 +27,7 @@ from smat.models.protocol import (
     output_shapes,
 )
 from smat.models.vit import ViTClassifier, ViTConfig, patch_grid
+from smat.models.wrapped import OriginalModel, WrappedModel
 from smat.registry import Registry
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "Adapted",
     "BuiltModel",
     "ModelOutput",
+    "OriginalModel",
+    "WrappedModel",
     "ClassifierOutput",
     "Encoder",
     "EncoderConfig",
@@ -87,11 +90,14 @@ def register_model(name: str):
     an nnx module instance (see `smat.models.protocol` for what the model must return). Configs
     then select it with `--config.model.name=<name>` and `smat.train_explainer(student=<name>)`.
 
+    A `smat.models.wrapped.WrappedModel` subclass of the original SMAT code is accepted too
+    (decorate the class, as there): it is built with its `initialize_new_model`.
+
     Args:
       name: the model's name; a name already registered is refused.
 
     Returns:
-      The decorator; it returns the builder unchanged.
+      The decorator; it returns the builder (or class) unchanged.
 
     Example::
 
@@ -104,7 +110,11 @@ def register_model(name: str):
     def decorator(builder):
         @functools.wraps(builder)
         def built(cfg, num_classes, vocab_size) -> BuiltModel:
-            out = builder(cfg, num_classes, vocab_size)
+            if isinstance(builder, type) and issubclass(builder, wrapped.WrappedModel):
+                length = cfg.get("max_position_embeddings", 512)
+                out = wrapped.build_registered(builder, num_classes, vocab_size, length)
+            else:
+                out = builder(cfg, num_classes, vocab_size)
             return out if isinstance(out, BuiltModel) else BuiltModel(out, None, {})
 
         register(built)
