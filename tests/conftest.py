@@ -102,3 +102,31 @@ def _run_json_script(script: str, *args: str) -> dict:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def student_config(name, cache_dir, **overrides):
+    """A student config file's smoke variant, quiet, with the session's tokenisation cache."""
+    from smat import config as config_lib
+
+    c = config_lib.from_file(os.path.join(REPO, "configs", f"{name}.py:smoke"))
+    c.data.cache_dir = cache_dir
+    c.teacher.data.cache_dir = cache_dir
+    c.progress = False
+    c.teacher.progress = False
+    for key, value in overrides.items():
+        node = c
+        *path, last = key.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return c
+
+
+@pytest.fixture(scope="session")
+def smat_run(tmp_path_factory, cache_dir):
+    """SMAT on the smoke config with no teacher_workdir: the teacher is trained first."""
+    from smat.trainers import LearnableTeacherTrainer
+
+    c = student_config("imdb_learnable", cache_dir)
+    workdir = str(tmp_path_factory.mktemp("smat"))
+    return c, workdir, LearnableTeacherTrainer(c, workdir).fit()
