@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from smat.compact import train_explainer
@@ -76,8 +77,29 @@ def dataloader(dataset, batch_size, shuffle=False, extra=False):
 
 @pytest.fixture(scope="module")
 def teacher():
+    """A teacher trained on gold labels with a plain optax loop, as the original's example."""
     example = next(dataloader(_dataset(1, 0), batch_size=1))[0]
-    return TinyOriginalModel.initialize_new_model(jax.random.key(7), example, 2)
+    model, params = TinyOriginalModel.initialize_new_model(jax.random.key(7), example, 2)
+    tx = optax.adam(3e-3)
+    opt_state = tx.init(params)
+
+    @jax.jit
+    def step(params, opt_state, x, y):
+        def loss(p):
+            logits, _ = model.apply(p, **x)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        grads = jax.grad(loss)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    for _ in range(3):
+        for x, y in dataloader(_dataset(256, 11), batch_size=32, shuffle=True):
+            params, opt_state = step(params, opt_state, x, y)
+    x, y = next(dataloader(_dataset(256, 12), batch_size=256))
+    accuracy = float((model.apply(params, **x)[0].argmax(-1) == y).mean())
+    assert accuracy > 0.7, accuracy  # it learned the task (label: token 5 at least twice)
+    return model, params
 
 
 COMMON = dict(task_type="classification", batch_size=8, max_epochs=2, log=False)
@@ -89,9 +111,9 @@ def test_the_original_compact_call_learns_an_explainer(teacher, tmp_path):
         teacher_model=model,
         teacher_params=params,
         dataloader=dataloader,
-        train_dataset=_dataset(64, 1),
+        train_dataset=_dataset(160, 1),
         valid_dataset=_dataset(32, 2),
-        num_examples=0.5,
+        num_examples=0.1,  # the original's documented call
         student_model="compact_test_model",
         explainer_args={"normalize_head_coeffs": "sparsemax", "aggregator_idx": "mean"},
         explanation_regularizer=5.0,

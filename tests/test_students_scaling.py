@@ -243,3 +243,27 @@ def test_each_of_several_students_can_be_evaluated(two_students):
         )
     with pytest.raises(ConfigError, match="has students 0..1"):
         inference.evaluate(workdir, student=2)
+
+
+def test_select_keeps_the_best_run_on_validation_and_exports_it_for_teaching(
+    smat_run, two_students, tmp_path, cache_dir, capsys
+):
+    from smat import select_explainer, transfer
+
+    (_, one, s1), (_, two, s2) = smat_run, two_students
+    out = str(tmp_path / "chosen")
+    assert select_explainer.main([one, two, "--out", out]) == 0
+    record = json.load(open(os.path.join(out, transfer.SELECTION)))
+    best = one if s1["best_val/simulability"] >= s2["best_val/simulability"] else two
+    assert record["chosen"] == best and len(record["candidates"]) == 2
+    assert "<- chosen" in capsys.readouterr().out
+    # Fresh students read the export as they read a run: same checks, the chosen weights.
+    c = _config("imdb_static", cache_dir, teacher_workdir=os.path.join(one, "teacher"))
+    c.teacher_explainer.from_run = out
+    np.testing.assert_array_equal(
+        transfer.load_weights(c, c.teacher_workdir),
+        np.load(os.path.join(best, transfer.WEIGHTS)),
+    )
+    # Not a SMAT run among the candidates: one line, nothing written.
+    assert select_explainer.main([one, os.path.join(one, "teacher"), "--out", out + "2"]) == 2
+    assert "not a SMAT run" in capsys.readouterr().err and not os.path.exists(out + "2")
