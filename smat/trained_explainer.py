@@ -177,7 +177,8 @@ class TrainedExplainer:
         for i in range(len(batch["attention_mask"])):
             n = int(batch["attention_mask"][i].sum())
             if encodings is not None:
-                ids, words, shown = token_words(encodings[i], _as_tuple(texts[i]))
+                pieces = texts[i] if isinstance(texts[i], tuple) else (texts[i],)
+                ids, words, shown = token_words(encodings[i], pieces)
                 real = [j for j, m in enumerate(encodings[i].attention_mask) if m]
                 ids, shown = [ids[j] for j in real], [shown[j] for j in real]
             else:
@@ -271,19 +272,20 @@ class TrainedExplainer:
             raise ConfigError(f"explainer {self.name!r} has no raw scores: use normalize=True")
         class_dependent = runner.explains_a_class
         n = len(batch["attention_mask"])
-        logits = np.asarray(runner._logits(runner.params, batch))
-        regression = logits.ndim == 1 or logits.shape[-1] == 1
+        # The output's shape only (no forward pass): the explanation pass gives the logits.
+        example = {k: v[:1] for k, v in batch.items()}
+        shape = models.output_shapes(runner.model.adapted, runner.params, example).logits.shape
+        regression = len(shape) == 1 or shape[-1] == 1
         if target is not None and (not class_dependent or regression):
             raise ConfigError(
                 f"target= needs a gradient explainer of a classifier; {self.name!r} explains "
                 f"{'a regression output' if regression else 'no particular class'}"
             )
         targets = None
-        if class_dependent and not regression:
-            targets = np.argmax(logits, -1) if target is None else np.broadcast_to(target, n)
-            targets = np.asarray(targets, np.int32)
-            if targets.min() < 0 or targets.max() >= logits.shape[-1]:
-                raise ConfigError(f"target={target}: the model has {logits.shape[-1]} classes")
+        if target is not None:
+            targets = np.asarray(np.broadcast_to(target, n), np.int32)
+            if targets.min() < 0 or targets.max() >= shape[-1]:
+                raise ConfigError(f"target={target}: the model has {shape[-1]} classes")
             batch = {**batch, "explain_target": targets}
         chunks = []
         for start in range(0, n, batch_size):
@@ -292,6 +294,8 @@ class TrainedExplainer:
             result = runner._run_jit(runner.params, runner.phi, chunk, raw=not normalize, gap=gap)
             chunks.append(jax.tree.map(np.asarray, result))
         out = {k: np.concatenate([c[k] for c in chunks])[:n] for k in chunks[0]}
+        if targets is None and class_dependent and not regression:
+            targets = np.argmax(out["logits"], -1)  # what the explainer explained: the prediction
         out["target"] = targets
         return out
 
@@ -324,10 +328,6 @@ class TrainedExplainer:
                 f.write(flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, tree)))
         checkpointing.write_json(os.path.join(path, "explainer.json"), info)
         return path
-
-
-def _as_tuple(text: str | tuple[str, str]) -> tuple[str, ...]:
-    return text if isinstance(text, tuple) else (text,)
 
 
 def _describe(model: models.BuiltModel) -> dict[str, Any] | None:
