@@ -85,16 +85,16 @@ def _texts(args) -> list[str | tuple[str, str]]:
 
 
 def _explain(ex: TrainedExplainer, inputs, args) -> Attributions:
-    """One explainer's attributions, with the target and IG baseline where they apply."""
+    """One explainer's attributions of a list of texts or a batch (so always a list), with the
+    target and IG baseline where they apply."""
     method = ex.explainer_config["name"]
-    out = ex.explain(
+    return ex.explain(
         inputs,
         target=args.target if ex.explains_a_class else None,
         aggregate=args.aggregate,
         normalize=not args.raw,
         baseline=args.ig_baseline if method == "integrated_gradients" else None,
     )
-    return out if isinstance(out, Attributions) else Attributions([out])
 
 
 def _explainers(args, main: TrainedExplainer) -> dict[str, TrainedExplainer]:
