@@ -1,5 +1,6 @@
 """Metric writers behind a small interface (`logging.writers`): TensorBoard event files
-without TensorFlow, CSV and JSON Lines.
+without TensorFlow, CSV and JSON Lines; Weights & Biases and MLflow (smat/tracker_writers.py)
+where installed.
 
 `clu.metric_writers` imports TensorFlow, so events are written with tensorboardX instead; the
 files are ordinary TensorBoard event files (`tensorboard --logdir runs`). A run resumed from
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
+from smat import tracker_writers
 from smat.workdir import write_text
 
 
@@ -191,13 +193,26 @@ class MultiWriter:
             w.close()
 
 
+# name -> (logdir, resumed_at, the `logging` config section, HParams fields) -> writer
 WRITERS = {
-    "tensorboard": lambda logdir, resumed_at: TensorBoardWriter(logdir, resumed_at),
-    "csv": lambda logdir, resumed_at: CsvWriter(os.path.join(logdir, "metrics.csv"), resumed_at),
-    "jsonl": lambda logdir, resumed_at: JsonlWriter(
+    "tensorboard": lambda logdir, resumed_at, settings, hparams: TensorBoardWriter(
+        logdir, resumed_at
+    ),
+    "csv": lambda logdir, resumed_at, settings, hparams: CsvWriter(
+        os.path.join(logdir, "metrics.csv"), resumed_at
+    ),
+    "jsonl": lambda logdir, resumed_at, settings, hparams: JsonlWriter(
         os.path.join(logdir, "metrics.jsonl"), resumed_at
     ),
+    "wandb": lambda logdir, resumed_at, settings, hparams: tracker_writers.WandbWriter(
+        logdir, settings, hparams
+    ),
+    "mlflow": lambda logdir, resumed_at, settings, hparams: tracker_writers.MlflowWriter(
+        logdir, settings, hparams
+    ),
 }
+# The package each optional writer needs (`pip install 'smat[trackers]'`).
+PACKAGES = {"wandb": "wandb", "mlflow": "mlflow"}
 
 
 def names(spec: str) -> list[str]:
@@ -228,10 +243,19 @@ class NullWriter:
 
 
 def create(
-    logdir: str, writers: str = "tensorboard", resumed_at: int | None = None
+    logdir: str,
+    settings: Any,
+    resumed_at: int | None = None,
+    hparams: Mapping[str, Any] | None = None,
 ) -> MetricWriter:
-    """The writers `writers` names (a `logging.writers` spec) under `logdir`, for a run
-    starting fresh or `resumed_at` a checkpoint's step; only process 0 writes."""
+    """The writers `settings.writers` names (the `logging` config section) under `logdir`,
+    for a run starting fresh or `resumed_at` a checkpoint's step, with the run's HParams
+    fields for the trackers; only process 0 writes."""
     if jax.process_index() != 0:
         return NullWriter()
-    return MultiWriter([WRITERS[name](logdir, resumed_at) for name in names(writers)])
+    return MultiWriter(
+        [
+            WRITERS[name](logdir, resumed_at, settings, dict(hparams or {}))
+            for name in names(settings.writers)
+        ]
+    )

@@ -1,7 +1,9 @@
 """Write train/validation/test scalars, the config and its HParams session to the metric
-writers `logging.writers` names (TensorBoard, CSV, JSON Lines)."""
+writers `logging.writers` names (TensorBoard, CSV, JSON Lines, W&B, MLflow)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from smat import config as config_lib
 from smat import metric_writers
@@ -11,13 +13,15 @@ from smat.callbacks.base import Callback
 class MetricLogger(Callback):
     """Scalars under `split/name` (train/loss, train/learning_rate, val/accuracy, test/...)."""
 
-    def __init__(self, logdir: str, writers: str = "tensorboard"):
-        self.logdir, self.writers = logdir, writers
+    def __init__(self, logdir: str, settings: Any):
+        """`settings`: the config's `logging` section (writers and tracker settings)."""
+        self.logdir, self.settings = logdir, settings
         self.writer: metric_writers.MetricWriter | None = None
 
     def on_train_start(self, trainer):
         resumed_at = trainer.step if trainer.step > 0 else None
-        self.writer = metric_writers.create(self.logdir, self.writers, resumed_at)
+        hparams = config_lib.hparams(trainer.config)
+        self.writer = metric_writers.create(self.logdir, self.settings, resumed_at, hparams)
         if trainer.step == 0:
             config = "```\n" + trainer.config.to_json_best_effort(indent=2) + "\n```"
             self.writer.write_texts(0, {"config": config})

@@ -127,9 +127,20 @@ def base() -> ml_collections.ConfigDict:
     c.logging = ml_collections.ConfigDict()
     # Where the train/val/test scalars go, comma-separated: "tensorboard" (events under the
     # workdir), "csv" (metrics.csv: step,name,value rows), "jsonl" (metrics.jsonl: one
-    # {"step": ..., name: value, ...} object per write). A resumed run's logs hold each step
-    # once: what a killed run wrote after its checkpoint is dropped.
+    # {"step": ..., name: value, ...} object per write), "wandb" (Weights & Biases), "mlflow"
+    # (MLflow); the last two need `pip install 'smat[trackers]'`. A resumed run's logs hold
+    # each step once: what a killed run wrote after its checkpoint is dropped from the files,
+    # and the trackers skip the steps they already hold (one tracker run per smat run).
     c.logging.writers = "tensorboard"
+    # The W&B project and the MLflow experiment the run is logged to.
+    c.logging.project = "smat"
+    # W&B mode: "online", "offline" (files under <workdir>/wandb, uploaded later with
+    # `wandb sync`), "disabled"; empty: W&B's own choice (WANDB_MODE, else online).
+    c.logging.wandb_mode = ""
+    c.logging.wandb_entity = ""  # the W&B team or user; empty: your default entity
+    # Where MLflow stores runs ("sqlite:///path/mlflow.db", "http://host:5000", ...); empty:
+    # MLflow's own choice (MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder).
+    c.logging.mlflow_tracking_uri = ""
     return c
 
 

@@ -3,6 +3,7 @@ data is read or a teacher trained."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 
@@ -123,6 +124,18 @@ def validate(c: ml_collections.ConfigDict) -> None:
             f"logging.writers={c.logging.writers!r}: no writer {', '.join(sorted(unknown))}; "
             f"choose from {', '.join(metric_writers.WRITERS)}"
         )
+    for name in metric_writers.names(c.logging.writers):
+        package = metric_writers.PACKAGES.get(name)
+        if package and importlib.util.find_spec(package) is None:
+            raise ConfigError(
+                f"logging.writers names {name}, but {package} is not installed; "
+                f"pip install 'smat[trackers]' (or drop {name})"
+            )
+    if c.logging.wandb_mode not in ("", "online", "offline", "disabled"):
+        raise ConfigError(
+            f"logging.wandb_mode={c.logging.wandb_mode!r}; choose online, offline, disabled "
+            "or leave it empty (W&B's own choice)"
+        )
     if c.train.accumulate_steps < 1:
         raise ConfigError(f"train.accumulate_steps={c.train.accumulate_steps} must be >= 1")
     if c.train.accumulate_steps > 1 and c.setup == "learnable_teacher":
@@ -216,9 +229,10 @@ def _check_registered(c: ml_collections.ConfigDict, error: type[Exception]) -> N
         if name not in registry:
             raise error(f"{field}={name!r}: unknown; known: {', '.join(sorted(registry))}")
     if c.setup != "no_teacher" and "beta" in c and c.beta > 0:
-        explainers.build(c.teacher_explainer, learnable=c.setup == "learnable_teacher")
+        learnable = c.setup == "learnable_teacher"
+        explainers.build(c.teacher_explainer, learnable, section="teacher_explainer")
         if c.teacher_explainer.name != "none":
-            explainers.build(c.student_explainer, learnable=True)
+            explainers.build(c.student_explainer, learnable=True, section="student_explainer")
 
 
 def _validate_teacher_section(c: ml_collections.ConfigDict) -> None:

@@ -67,14 +67,15 @@ for _method in ("gradient_x_input", "gradient_norm", "integrated_gradients", "at
     )
 
 
-def build(cfg: ml_collections.ConfigDict, learnable: bool = False):
-    """The explainer of an explainer config section; None for name "none" (no explanation)."""
+def build(cfg: ml_collections.ConfigDict, learnable: bool = False, section: str = "explainer"):
+    """The explainer of an explainer config section (named `section` in errors); None for
+    name "none" (no explanation)."""
     if cfg.name == "none":
         return None
     try:
         factory = EXPLAINERS.get(cfg.name)
     except KeyError as e:
-        raise ConfigError(f"explainer: {e.args[0]} (or none)") from None
+        raise ConfigError(f"{section}.name: {e.args[0]} (or none)") from None
     if learnable and cfg.name != "attention":
         raise ConfigError(
             f"explainer {cfg.name!r} has no parameters to learn; the learnable teacher needs "

@@ -135,7 +135,7 @@ class Trainer:
         return [
             cb.EarlyStopping(c.train.monitor, c.train.monitor_mode, c.train.patience),
             cb.Checkpoint(c.train.monitor, c.train.monitor_mode),
-            cb.MetricLogger(self.workdir, c.logging.writers),
+            cb.MetricLogger(self.workdir, c.logging),
             cb.Progress(c.progress),
             *(
                 [cb.Profiler(self.workdir, *steps)]

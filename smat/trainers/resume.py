@@ -21,7 +21,16 @@ from smat import teacher as teacher_lib
 from smat.errors import ConfigError
 
 # Fields that watch a run without changing what it computes: a resumed run may change them.
-ONLOOKER_FIELDS = ("callbacks", "logging.writers", "progress", "train.profile_steps")
+ONLOOKER_FIELDS = (
+    "callbacks",
+    "logging.writers",
+    "logging.project",
+    "logging.wandb_mode",
+    "logging.wandb_entity",
+    "logging.mlflow_tracking_uri",
+    "progress",
+    "train.profile_steps",
+)
 # Fields that extend a run (a finished one too): its length, patience and intervals. The
 # steps already taken stay as they were; a changed length is refused under a decaying schedule.
 EXTENSION_FIELDS = (
