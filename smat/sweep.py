@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--dry-run shows the Slurm array job: add --launcher=slurm")
             parameters = launchers.slurm_parameters(_parse_sets(args.slurm), args.jobs)
             num = len(groups(sweep.cells, args.root, args.seeds_together))
-            print(launchers.sbatch_script(args.root, parameters, num))
+            teacher = not launchers.teacher_finished(args.root)
+            print(launchers.sbatch_script(args.root, parameters, num, teacher))
             return 0
         if args.launcher == "inline":
             result = run(sweep, args.root, args.seeds_together)

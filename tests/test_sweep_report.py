@@ -715,17 +715,50 @@ def test_the_local_launcher_runs_cells_two_at_a_time_to_the_same_results(smoke_s
     assert code == 0
     root = str(tmp_path / "parallel")
     shutil.copytree(os.path.join(sequential, "teacher"), os.path.join(root, "teacher"))
+    # The two cheapest cells (the slurm test below runs SMAT's through a launcher).
     args = [PAPER, "--root", root, "--variant", "smoke", "--launcher", "local", "--jobs", "2"]
+    args += ["--only", "n64/none/*", "--only", "n64/attention_last/*"]
     assert sweep.main(args) == 0
-    for cell in sweep.load_sweep(PAPER, "smoke").cells:
+    cells = [c for c in sweep.load_sweep(PAPER, "smoke").cells if "/smat/" not in c.name]
+    for cell in cells[:2]:
         a, b = (np.load(os.path.join(sweep.cell_dir(r, cell), "test_predictions.npz"))
                 for r in (sequential, root))  # fmt: skip
         np.testing.assert_array_equal(a["student_logits"], b["student_logits"])
     logs = os.listdir(os.path.join(root, "launcher"))
-    assert len(logs) >= 4  # one folder per job
+    assert len(logs) >= 2  # one folder per job
     rows = {r["explainer"]: r["per_seed"] for r in report.write(root, samples=50)["rows"]}
-    assert rows == {r["explainer"]: r["per_seed"] for r in report.write(sequential, 50)["rows"]}
+    inline = {r["explainer"]: r["per_seed"] for r in report.write(sequential, 50)["rows"]}
+    assert rows == {k: inline[k] for k in ("none", "attention_last")}
     assert sweep.main(args) == 0  # finished: nothing submitted again
+
+
+def test_the_slurm_launcher_trains_the_teacher_as_a_job_then_the_cells(
+    smoke_sweep, tmp_path, monkeypatch, capsys
+):
+    """The slurm path end to end, its jobs run by submitit's debug executor (no Slurm here)."""
+    import submitit
+
+    from smat.sweeps import launchers
+
+    clusters, auto = [], submitit.AutoExecutor
+
+    def debug_executor(folder, cluster):
+        clusters.append(cluster)
+        return auto(folder=folder, cluster="debug")
+
+    monkeypatch.setattr(launchers.submitit, "AutoExecutor", debug_executor)
+    sequential, _ = smoke_sweep
+    root = str(tmp_path / "slurm")
+    args = [PAPER, "--root", root, "--variant", "smoke", "--only", "n64/smat/*"]
+    more = ["--launcher", "slurm", "--jobs", "2", "--slurm", "partition=gpu"]
+    assert sweep.main(args + more) == 0
+    out = capsys.readouterr().out
+    assert clusters == ["slurm"] and ": the teacher" in out  # its own job, first
+    assert out.index(": the teacher") < out.index("n64/smat/seed0")
+    (cell,) = [c for c in sweep.load_sweep(PAPER, "smoke").cells if "/smat/" in c.name]
+    a, b = (np.load(os.path.join(sweep.cell_dir(r, cell), "test_predictions.npz"))
+            for r in (sequential, root))  # fmt: skip
+    np.testing.assert_array_equal(a["student_logits"], b["student_logits"])
 
 
 def test_a_job_that_dies_leaves_its_error_for_the_report(tmp_path):
@@ -752,8 +785,11 @@ def test_the_slurm_launcher_shows_its_array_job(tmp_path, capsys):
     more = ["--jobs", "3", "--slurm", "partition=gpu", "--slurm", "gpus_per_node=1", "--dry-run"]
     assert sweep.main(args + more) == 0
     script = capsys.readouterr().out
-    for line in ("#SBATCH --array=0-3%3", "#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=1"):
-        assert line in script
-    assert "submitit.core._submit" in script
+    # The teacher (not trained yet) is a GPU job of its own, then the array of the 4 cells.
+    teacher, cells = script.split("# 2. the cells, when it has finished")
+    assert teacher.startswith("# 1. the teacher") and "--array" not in teacher
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=1"):
+        assert line in teacher and line in cells
+    assert "#SBATCH --array=0-3%3" in cells and "submitit.core._submit" in cells
     assert sweep.main(args + ["--slurm", "partitio=gpu", "--dry-run"]) == 2
     assert "--slurm partitio: not a Slurm parameter" in capsys.readouterr().err

@@ -1,7 +1,9 @@
 """Running a sweep's cells in parallel jobs with submitit: `local` (processes on this machine,
 `jobs` at a time) or `slurm` (an array job, `jobs` tasks at a time).
 
-The teacher is trained first, in this process; then each job runs one cell (or, with
+The teacher is trained first: in this process (local), or as a Slurm job of its own that the
+array waits for (slurm: it needs the cluster's GPU as much as the cells); then each job runs one
+cell (or, with
 seeds_together, one group of cells differing only in their seed) through `runner.run`, so a
 job resumes, skips and records failures exactly as the inline runner does, and the root's
 record (sweep.json, the cells' summaries, failed.json) is the same whichever ran it. A job
@@ -43,12 +45,23 @@ def slurm_parameters(items: dict[str, Any], jobs: int) -> dict[str, Any]:
     return {"time": 60, **items, "array_parallelism": jobs}
 
 
-def sbatch_script(root: str, parameters: dict[str, Any], num_jobs: int) -> str:
-    """The sbatch script the slurm launcher submits for `num_jobs` jobs (a dry run)."""
+def sbatch_script(root: str, parameters: dict[str, Any], num_jobs: int, teacher: bool) -> str:
+    """The sbatch scripts the slurm launcher submits (a dry run): the teacher's job if
+    `teacher` (not trained yet), then the array of `num_jobs` jobs."""
     folder = _log_folder(root)
     # What SlurmExecutor writes (it needs srun to be built, which a dry run may lack).
     command = shlex.join([sys.executable, "-u", "-m", "submitit.core._submit", folder])
-    return _make_sbatch_string(command=command, folder=folder, map_count=num_jobs, **parameters)
+    array = _make_sbatch_string(command=command, folder=folder, map_count=num_jobs, **parameters)
+    if not teacher:
+        return array
+    single = {k: v for k, v in parameters.items() if k != "array_parallelism"}
+    job = _make_sbatch_string(command=command, folder=folder, **single)
+    return f"# 1. the teacher, first\n{job}\n# 2. the cells, when it has finished\n{array}"
+
+
+def teacher_finished(root: str) -> bool:
+    """Whether the sweep's shared teacher has finished training."""
+    return os.path.isfile(os.path.join(teacher_dir(root), "summary.json"))
 
 
 def _log_folder(root: str) -> str:
@@ -74,7 +87,18 @@ def launch(
     if jobs < 1:
         raise ConfigError(f"--jobs={jobs} must be >= 1")
     parameters = slurm_parameters(slurm or {}, jobs) if launcher == "slurm" else {}
-    summary = ensure_trained(cell_config(sweep.cells[0], root), teacher_dir(root))
+    try:
+        executor = submitit.AutoExecutor(folder=_log_folder(root), cluster=launcher)
+    except RuntimeError as e:  # e.g. no srun: not on a Slurm cluster
+        raise ConfigError(f"--launcher={launcher}: {e}") from None
+    executor.update_parameters(**{f"slurm_{k}": v for k, v in parameters.items()})
+    teacher = (cell_config(sweep.cells[0], root), teacher_dir(root))
+    if launcher == "slurm" and not teacher_finished(root):
+        job = executor.submit(ensure_trained, *teacher)
+        print(f"[sweep] job {job.job_id}: the teacher", flush=True)
+        summary = job.result()
+    else:
+        summary = ensure_trained(*teacher)
     if summary["status"] != "finished":
         return {"finished": [], "failed": [], "busy": [], "interrupted": "teacher"}
     groups = runner.groups(sweep.cells, root, seeds_together)
@@ -83,12 +107,7 @@ def launch(
     result = {"finished": done, "failed": [], "busy": [], "interrupted": None}
     if not todo:
         return result
-    try:
-        executor = submitit.AutoExecutor(folder=_log_folder(root), cluster=launcher)
-    except RuntimeError as e:  # e.g. no srun: not on a Slurm cluster
-        raise ConfigError(f"--launcher={launcher}: {e}") from None
     if launcher == "slurm":
-        executor.update_parameters(**{f"slurm_{k}": v for k, v in parameters.items()})
         with executor.batch():  # one array job, `jobs` tasks at a time
             running = [
                 (g, executor.submit(_run_group, _only(sweep, g), root, seeds_together))
