@@ -392,3 +392,13 @@ def test_predict_errors_are_one_line(smat_run, tmp_path):
         )  # fmt: skip
         assert ran.returncode == 2 and needle in ran.stderr, (args, ran.stderr[-1500:])
         assert len(ran.stderr.strip().splitlines()) == 1, ran.stderr
+
+
+def test_the_summary_shows_the_heaviest_heads_and_each_layers_share():
+    from smat.trainers.student import head_weight_summary
+
+    weights = np.array([[0.0, 0.1, 0.05], [0.6, 0.0, 0.25]])
+    assert head_weight_summary(weights) == {
+        "teacher_heads": "L1H0:0.600, L1H2:0.250, L0H1:0.100, L0H2:0.050",
+        "teacher_layers": "L0:0.15, L1:0.85",
+    }

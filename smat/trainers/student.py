@@ -356,10 +356,18 @@ class StaticTeacherTrainer(Trainer):
             if weights is not None:
                 np.save(self._path("teacher_head_weights.npy"), weights)
         if weights is not None:
-            order = np.argsort(-weights, axis=None)[:6]
-            summary["teacher_heads"] = ", ".join(
-                f"L{i // weights.shape[1]}H{i % weights.shape[1]}:{weights.flat[i]:.3f}"
-                for i in order
-                if weights.flat[i] > 0
-            )
+            summary.update(head_weight_summary(weights))
         return summary
+
+
+def head_weight_summary(weights: np.ndarray) -> dict[str, str]:
+    """What a [layers, heads] explainer weighs, for the summary a run prints: its six heaviest
+    heads and each layer's share (uniform: 1 / layers each), so a glance shows what it learned."""
+    order = np.argsort(-weights, axis=None)[:6]
+    heads = ", ".join(
+        f"L{i // weights.shape[1]}H{i % weights.shape[1]}:{weights.flat[i]:.3f}"
+        for i in order
+        if weights.flat[i] > 0
+    )
+    layers = ", ".join(f"L{k}:{share:.2f}" for k, share in enumerate(weights.sum(axis=1)))
+    return {"teacher_heads": heads, "teacher_layers": layers}
