@@ -7,7 +7,8 @@ The paper uses β = 5 for attention and β = 0.2 for gradient explainers.
 
 Variants (`:VARIANT`): default (CPU, minutes; the evidence sweeps), deep (the default's
 students taught by the whole 6-layer teacher: where a learned explainer teaches better), quick
-(the README's quick start, a few minutes), smoke (seconds), paper (accelerators).
+(the README's quick start: 2-layer students under the 6-layer teacher, a few minutes), smoke
+(seconds), paper (accelerators).
 The teacher comes from `teacher_workdir` (default `<workdir>/teacher`); if none has finished
 there, it is trained first with the matching variant of configs/imdb_teacher.py.
 """
@@ -26,7 +27,7 @@ def student_config(arg, setup: str):
     teacher = common.from_file(os.path.join(here, f"imdb_teacher.py:{v}"))
     teacher.unlock()
     c = common.student_of(teacher, setup)
-    if v == "deep":  # the default's students (2 layers) under the whole 6-layer teacher
+    if v in ("deep", "quick"):  # 2-layer students under the whole 6-layer teacher
         c.model.num_layers = 2
     if v in ("default", "deep"):
         # Pretrained students learn from a few hundred examples (random ones do not: see

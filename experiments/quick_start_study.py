@@ -16,7 +16,8 @@ meta lr 5e-4 / 5e-3 / 2e-2, seeds 0-2, the `quick` config. The quick variant ado
 lr with the highest mean *validation* simulability among those whose learned mix is at least
 0.3 from uniform (mean over seeds), provided that mean is not more than 0.5 points below the
 static mix's; otherwise it keeps 5e-4. Test numbers are read only after that choice.
-(Result: none qualified; 5e-4 kept. experiments/results/quick_start_study/.)
+(Result: none qualified; 5e-4 kept. experiments/results/quick_start_study/. The quick teacher
+has since become the 6-layer one: these cells pin the 2-layer teacher they ran with.)
 
 Variant `headroom` (second try; `--root runs/quick_start_headroom`): the quick configs with a
 teacher that has headroom, as in the deep study: its whole 6-layer encoder (72 heads; the
@@ -27,11 +28,14 @@ from there, not chosen here) and SMAT over the 72 heads at the deep study's meta
 learned mix is at least 0.3 from uniform and SMAT's *validation* simulability is at least the
 uniform mix's; the README then states the time measured from a fresh clone. Otherwise the quick
 start stays as it is. Test numbers are read only after that choice.
+(Result: adopted; experiments/results/quick_start_study/headroom/.)
 """
 
 from smat.sweep import Cell, Sweep
 
 SEEDS = (0, 1, 2)
+# `cpu` ran when the quick teacher had 2 layers; pinned so that it still reproduces.
+TWO_LAYER_TEACHER = {"teacher.model.num_layers": 2}
 ARMS = {
     "attention_all": ("../configs/imdb_static.py:quick", {"beta": 5.0}),
     "smat_lr5e-4": ("../configs/imdb_learnable.py:quick", {"meta.optim.learning_rate": 5e-4}),
@@ -70,7 +74,7 @@ def get_sweep(variant: str) -> Sweep:
         Cell(
             name=f"n500/{arm}/seed{seed}",
             config=config,
-            overrides={**overrides, "seed": seed},
+            overrides={**TWO_LAYER_TEACHER, **overrides, "seed": seed},
             labels={"explainer": arm, "num_examples": 500, "seed": seed},
         )
         for seed in SEEDS

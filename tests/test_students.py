@@ -402,3 +402,8 @@ def test_the_summary_shows_the_heaviest_heads_and_each_layers_share():
         "teacher_heads": "L1H0:0.600, L1H2:0.250, L0H1:0.100, L0H2:0.050",
         "teacher_layers": "L0:0.15, L1:0.85",
     }
+    # An explainer of layer 3 alone names its heads by the teacher's layer, not "L0".
+    assert head_weight_summary(np.full((1, 4), 0.25), layer=3) == {
+        "teacher_heads": "L3H0:0.250, L3H1:0.250, L3H2:0.250, L3H3:0.250",
+        "teacher_layers": "L3:1.00",
+    }

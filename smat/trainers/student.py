@@ -356,18 +356,29 @@ class StaticTeacherTrainer(Trainer):
             if weights is not None:
                 np.save(self._path("teacher_head_weights.npy"), weights)
         if weights is not None:
-            summary.update(head_weight_summary(weights))
+            e = self.teacher_explainer
+            summary.update(head_weight_summary(weights, e.layer, e.head))
         return summary
 
 
-def head_weight_summary(weights: np.ndarray) -> dict[str, str]:
+def head_weight_summary(
+    weights: np.ndarray, layer: int | None = None, head: int | None = None
+) -> dict[str, str]:
     """What a [layers, heads] explainer weighs, for the summary a run prints: its six heaviest
-    heads and each layer's share (uniform: 1 / layers each), so a glance shows what it learned."""
-    order = np.argsort(-weights, axis=None)[:6]
+    heads and each layer's share (uniform: 1 / layers each), so a glance shows what it learned.
+    `layer` / `head`: the one layer or head an explainer restricted to them uses (as configured;
+    -1 is the last), so that its weights are named by the teacher's own indices."""
+
+    def name(i: int, j: int | None = None) -> str:
+        ly = f"L{i if layer is None else layer}"
+        return ly if j is None else f"{ly}H{j if head is None else head}"
+
+    order = np.argsort(-weights, axis=None, kind="stable")[:6]
+    rows, cols = np.unravel_index(order, weights.shape)
     heads = ", ".join(
-        f"L{i // weights.shape[1]}H{i % weights.shape[1]}:{weights.flat[i]:.3f}"
-        for i in order
-        if weights.flat[i] > 0
+        f"{name(i, j)}:{weights[i, j]:.3f}"
+        for i, j in zip(rows, cols, strict=True)
+        if weights[i, j] > 0
     )
-    layers = ", ".join(f"L{k}:{share:.2f}" for k, share in enumerate(weights.sum(axis=1)))
+    layers = ", ".join(f"{name(k)}:{share:.2f}" for k, share in enumerate(weights.sum(axis=1)))
     return {"teacher_heads": heads, "teacher_layers": layers}
