@@ -54,30 +54,27 @@ HEADROOM_ARMS = {
 }
 
 
-def get_sweep(variant: str) -> Sweep:
-    if variant == "headroom":
-        cells = [
-            Cell(
-                name=f"n500/{arm}/seed{seed}",
-                config=config,
-                overrides={**DEEP_TEACHER, **overrides, "seed": seed},
-                labels={"explainer": arm, "num_examples": 500, "seed": seed},
-            )
-            for seed in HEADROOM_SEEDS
-            for arm, (config, overrides) in HEADROOM_ARMS.items()
-        ]
-        question = "Does the quick start show the point with a teacher that has headroom?"
-        return Sweep(cells=cells, description=f"{question} (6-layer teacher, 2-layer students)")
-    if variant != "cpu":
-        raise ValueError(f"unknown variant {variant!r}; known: cpu, headroom")
-    cells = [
+def _cells(arms: dict, seeds: tuple[int, ...], teacher: dict) -> list[Cell]:
+    """Every arm at every seed (seeds interleaved), with the `teacher` fields set."""
+    return [
         Cell(
             name=f"n500/{arm}/seed{seed}",
             config=config,
-            overrides={**TWO_LAYER_TEACHER, **overrides, "seed": seed},
+            overrides={**teacher, **overrides, "seed": seed},
             labels={"explainer": arm, "num_examples": 500, "seed": seed},
         )
-        for seed in SEEDS
-        for arm, (config, overrides) in ARMS.items()
+        for seed in seeds
+        for arm, (config, overrides) in arms.items()
     ]
-    return Sweep(cells=cells, description=__doc__.split("\n\n")[0])
+
+
+def get_sweep(variant: str) -> Sweep:
+    if variant == "headroom":
+        question = "Does the quick start show the point with a teacher that has headroom?"
+        return Sweep(
+            cells=_cells(HEADROOM_ARMS, HEADROOM_SEEDS, DEEP_TEACHER),
+            description=f"{question} (6-layer teacher, 2-layer students)",
+        )
+    if variant != "cpu":
+        raise ValueError(f"unknown variant {variant!r}; known: cpu, headroom")
+    return Sweep(cells=_cells(ARMS, SEEDS, TWO_LAYER_TEACHER), description=__doc__.split("\n\n")[0])

@@ -40,7 +40,20 @@ def run_name(logdir: str) -> str:
     return os.path.abspath(logdir) if rel.startswith("..") else rel
 
 
-class WandbWriter:
+class _Tracker:
+    """What both trackers leave to TensorBoard (texts, images) or to the tracker (flushing)."""
+
+    def write_texts(self, step: int, texts: Mapping[str, str]) -> None:
+        pass
+
+    def write_images(self, step: int, images: Mapping[str, Any]) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass  # W&B streams as it logs; MLflow stores each log_batch when it returns
+
+
+class WandbWriter(_Tracker):
     """Scalars as W&B history at smat's step, the HParams fields as the run's config and the
     final metrics in its summary. Files go under `<logdir>/wandb` (offline runs there are
     uploaded later with `wandb sync`). Texts and images are left to TensorBoard."""
@@ -66,18 +79,9 @@ class WandbWriter:
         if step > self._held:
             self._run.log({k: float(v) for k, v in scalars.items()}, step=step)
 
-    def write_texts(self, step, texts):
-        pass
-
-    def write_images(self, step, images):
-        pass
-
     def write_hparams(self, step, hparams, metrics):
         self.write_scalars(step, metrics)
         self._run.summary.update({k: float(v) for k, v in metrics.items()})
-
-    def flush(self):
-        pass  # W&B streams as it logs
 
     def close(self):
         import wandb
@@ -141,7 +145,7 @@ def _log_records(path: str) -> Iterator[bytes]:
             yield parts
 
 
-class MlflowWriter:
+class MlflowWriter(_Tracker):
     """Scalars as MLflow metrics at smat's step (names made MLflow-safe), the HParams fields
     as the run's params (set when it is made: MLflow refuses to change a param), in the
     experiment `logging.project` of `logging.mlflow_tracking_uri` (empty: MLflow's own
@@ -189,17 +193,8 @@ class MlflowWriter:
         if metrics:
             self._client.log_batch(self._run_id, metrics=metrics)
 
-    def write_texts(self, step, texts):
-        pass
-
-    def write_images(self, step, images):
-        pass
-
     def write_hparams(self, step, hparams, metrics):
         self.write_scalars(step, metrics)
-
-    def flush(self):
-        pass  # each log_batch is stored when it returns
 
     def close(self):
         self._client.set_terminated(self._run_id)
