@@ -3,11 +3,10 @@
 
 The teacher is trained first: in this process (local), or as a Slurm job of its own that the
 array waits for (slurm: it needs the cluster's GPU as much as the cells); then each job runs one
-cell (or, with
-seeds_together, one group of cells differing only in their seed) through `runner.run`, so a
-job resumes, skips and records failures exactly as the inline runner does, and the root's
-record (sweep.json, the cells' summaries, failed.json) is the same whichever ran it. A job
-that dies without a word (killed, out of memory) has its error written to its cells'
+cell (or, with seeds_together, one group of cells differing only in their seed) through
+`runner.run`, so a job resumes, skips and records failures exactly as the inline runner does,
+and the root's record (sweep.json, the cells' summaries, failed.json) is the same whichever ran
+it. A job that dies without a word (killed, out of memory) has its error written to its cells'
 failed.json, which the report shows. Job logs: `<root>/launcher/`.
 """
 
