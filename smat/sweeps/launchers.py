@@ -60,7 +60,12 @@ def sbatch_script(root: str, parameters: dict[str, Any], num_jobs: int, teacher:
 
 def teacher_finished(root: str) -> bool:
     """Whether the sweep's shared teacher has finished training."""
-    return os.path.isfile(os.path.join(teacher_dir(root), "summary.json"))
+    return _has_summary(teacher_dir(root))
+
+
+def _has_summary(workdir: str) -> bool:
+    """Whether the run in `workdir` has finished (it writes summary.json last)."""
+    return os.path.isfile(os.path.join(workdir, "summary.json"))
 
 
 def _log_folder(root: str) -> str:
@@ -134,7 +139,7 @@ def _only(sweep: Sweep, group) -> Sweep:
 
 
 def _finished(root: str, cell) -> bool:
-    return os.path.isfile(os.path.join(cell_dir(root, cell), "summary.json"))
+    return _has_summary(cell_dir(root, cell))
 
 
 def _collect(root: str, group, job, result: dict[str, Any]) -> None:
