@@ -18,6 +18,23 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# Most of the suite's time is compiling the same few smoke-size programs again: in each new
+# trainer, xdist worker and subprocess (kill -9 and resume, several processes). JAX's persistent
+# compilation cache compiles each once per machine; a loaded program is the compiled one, so
+# results are unchanged. Per user (the cache is trusted code), in the user's cache folder, kept
+# between runs; an existing JAX_COMPILATION_CACHE_DIR wins, and an empty one turns it off.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "smat",
+        "jax-compilation-tests",
+    ),
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+if not os.environ["JAX_COMPILATION_CACHE_DIR"]:
+    del os.environ["JAX_COMPILATION_CACHE_DIR"]
+
 
 @pytest.fixture(scope="session")
 def minilm_folder() -> str:
