@@ -22,7 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # trainer, xdist worker and subprocess (kill -9 and resume, several processes). JAX's persistent
 # compilation cache compiles each once per machine; a loaded program is the compiled one, so
 # results are unchanged. Per user (the cache is trusted code), in the user's cache folder, kept
-# between runs; an existing JAX_COMPILATION_CACHE_DIR wins, and an empty one turns it off.
+# between runs; an existing JAX_COMPILATION_CACHE_DIR wins, and an empty one turns it off. A size
+# bound makes JAX evict old entries and lock the folder (filelock), so that xdist workers and
+# subprocesses never read an entry another is still writing (the suite needs ~50 MB).
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR",
     os.path.join(
@@ -32,6 +34,7 @@ os.environ.setdefault(
     ),
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(1 << 30))
 if not os.environ["JAX_COMPILATION_CACHE_DIR"]:
     del os.environ["JAX_COMPILATION_CACHE_DIR"]
 
