@@ -288,6 +288,23 @@ def test_lost_predictions_still_give_the_seed_level_report_from_cells_csv(tmp_pa
     assert "predictions are lost" in text
 
 
+def test_a_cell_without_predictions_says_why(tmp_path):
+    from smat.reporting import cells
+
+    workdir = tmp_path / "cell"
+    assert cells.status(str(workdir)) == "not started"
+    workdir.mkdir()  # a sweep prepares every cell's folder before it runs the first
+    assert cells.status(str(workdir)) == "not started"
+    (workdir / "config.json").write_text("{}")
+    assert cells.status(str(workdir)) == "started, no checkpoint yet"
+    (workdir / "checkpoints" / "latest" / "8").mkdir(parents=True)
+    assert cells.status(str(workdir)) == "interrupted at step 8"
+    (workdir / runner.FAILED).write_text(json.dumps({"error": "Traceback\nValueError: bad"}))
+    assert cells.status(str(workdir)) == "failed: ValueError: bad"
+    (workdir / "summary.json").write_text("{}")
+    assert cells.status(str(workdir)) == "finished"
+
+
 def test_a_pre_registered_family_replaces_the_default_tests(tmp_path):
     root = str(tmp_path)
     _fake_sweep(

@@ -80,7 +80,8 @@ class Cell:
 
 def status(workdir: str) -> str:
     """Why a cell has or lacks predictions: finished, running (by whom), failed (its error),
-    interrupted at step N, started (no checkpoint yet) or not started."""
+    interrupted at step N, started (no checkpoint yet) or not started. An empty folder is not
+    started: a sweep prepares every cell's folder before the first cell runs."""
     if os.path.isfile(os.path.join(workdir, "summary.json")):
         return "finished"
     busy = workdir_lib.holder(workdir)
@@ -94,7 +95,8 @@ def status(workdir: str) -> str:
     steps = [int(d) for d in os.listdir(latest) if d.isdigit()] if os.path.isdir(latest) else []
     if steps:
         return f"interrupted at step {max(steps)}"
-    return "started, no checkpoint yet" if os.path.isdir(workdir) else "not started"
+    started = os.path.isdir(workdir) and os.listdir(workdir)
+    return "started, no checkpoint yet" if started else "not started"
 
 
 def _read_workdir(entry: dict[str, Any]) -> Cell:

@@ -160,8 +160,10 @@ def report(
         "",
         (
             "Sweep "
-            + "; ".join(
-                f"`{_short(i['sweep_file'])}`, variant `{i['variant']}`" for i in invocations
+            + "; ".join(  # once each: the same sweep may have run from two clones
+                dict.fromkeys(
+                    f"`{_short(i['sweep_file'])}`, variant `{i['variant']}`" for i in invocations
+                )
             )
             if invocations
             else "Cells of the committed `cells.csv`"
