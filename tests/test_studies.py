@@ -95,6 +95,23 @@ def test_decisive_deep_cells_are_valid_paired_and_tested_as_registered(tmp_path)
     assert all(a in arms and b in arms for a, b in study.DECISIVE_TESTS)
 
 
+def test_the_explanations_help_study_pairs_none_and_attention_seed_by_seed(tmp_path):
+    """The pre-registered study of the README's first claim: the CPU default students, both
+    arms at seeds 0-9, a whole pair before the next seed."""
+    path = os.path.join(REPO, "experiments", "explanations_help_study.py")
+    cells = sweep.load_sweep(path, "cpu").cells
+    assert [(c.labels["seed"], c.labels["explainer"]) for c in cells] == [
+        (s, arm) for s in range(10) for arm in ("none", "attention_all")
+    ]
+    for cell in cells:
+        c = sweep.cell_config(cell, str(tmp_path))
+        config_lib.validate(c)
+        assert c.model.num_layers == c.teacher.model.num_layers == 2 and c.num_examples == 500
+        assert (c.teacher_explainer.name, c.beta) == (
+            ("none", 0.0) if cell.labels["explainer"] == "none" else ("attention", 5.0)
+        )
+
+
 def test_the_committed_decisive_report_recomputes_from_its_archive(tmp_path):
     """The deep study's committed report is what smat.report computes from the committed
     archive of its cells (the runs themselves are not in the repository)."""
