@@ -20,26 +20,13 @@ one test, attention vs none: the claim stands if the exact sign-flip test over t
 seeds gives p < 0.05 (Holm over a family of one is p itself). About 75 minutes on 2 CPU cores.
 """
 
-from smat.sweep import Cell, Sweep
+from smat.sweep import Sweep, explainer_grid, paper_explainers
 
-SEEDS = tuple(range(10))
-ARMS = {
-    "none": {"teacher_explainer.name": "none", "beta": 0.0},
-    "attention_all": {"teacher_explainer.name": "attention", "beta": 5.0},
-}
+# The paper grid's two arms: none (β = 0) and attention over all heads (β = 5).
+EXPLAINERS = paper_explainers("../configs/imdb_static.py", "../configs/imdb_learnable.py")
+GRIDS = {"cpu": ("default", (500,), tuple(range(10)), ("none", "attention_all"))}
 
 
 def get_sweep(variant: str) -> Sweep:
-    if variant != "cpu":
-        raise ValueError(f"unknown variant {variant!r}; known: cpu")
-    cells = [
-        Cell(
-            name=f"n500/{arm}/seed{seed}",
-            config="../configs/imdb_static.py:default",
-            overrides={**overrides, "num_examples": 500.0, "seed": seed},
-            labels={"explainer": arm, "num_examples": 500, "seed": seed},
-        )
-        for seed in SEEDS
-        for arm, overrides in ARMS.items()
-    ]
-    return Sweep(cells=cells, description=__doc__.split("\n\n")[0])
+    question = __doc__.split("\n\n")[0]
+    return explainer_grid(EXPLAINERS, GRIDS, variant, question, seed_major=True)

@@ -74,6 +74,7 @@ def explainer_grid(
     grids: dict[str, tuple[str, tuple[int, ...], tuple[int, ...], tuple[str, ...]]],
     variant: str,
     description: str = "",
+    seed_major: bool = False,
 ) -> Sweep:
     """The usual grid: explainer x student size x seed.
 
@@ -82,23 +83,29 @@ def explainer_grid(
         overrides).
       grids: sweep variant -> (config variant, student sizes, seeds, explainer labels).
       variant: the sweep variant to build.
+      seed_major: run every explainer at a seed before the next seed, so that a sweep cut
+        short leaves whole paired seeds (default: each explainer's seeds in turn).
     """
     if variant not in grids:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(grids)}")
     config_variant, sizes, seeds, labels = grids[variant]
+    order = (
+        [(seed, label) for seed in seeds for label in labels]
+        if seed_major
+        else [(seed, label) for label in labels for seed in seeds]
+    )
     cells = []
     for n in sizes:
-        for label in labels:
+        for seed, label in order:
             config_file, overrides = explainers[label]
-            for seed in seeds:
-                cells.append(
-                    Cell(
-                        name=f"n{n}/{label}/seed{seed}",
-                        config=f"{config_file}:{config_variant}",
-                        overrides={**overrides, "num_examples": float(n), "seed": seed},
-                        labels={"explainer": label, "num_examples": n, "seed": seed},
-                    )
+            cells.append(
+                Cell(
+                    name=f"n{n}/{label}/seed{seed}",
+                    config=f"{config_file}:{config_variant}",
+                    overrides={**overrides, "num_examples": float(n), "seed": seed},
+                    labels={"explainer": label, "num_examples": n, "seed": seed},
                 )
+            )
     return Sweep(cells=cells, description=description)
 
 
