@@ -59,6 +59,11 @@ def prepare(workdir: str) -> str:
     return workdir
 
 
+def finished(workdir: str) -> bool:
+    """Whether the run in `workdir` has finished: a run writes summary.json last."""
+    return os.path.isfile(os.path.join(workdir, "summary.json"))
+
+
 def holder(workdir: str) -> dict | None:
     """The live process holding `workdir` ({"pid", "host", "since"}), or None if it is free."""
     path = os.path.join(workdir, LOCK_FILE)

@@ -82,7 +82,7 @@ def status(workdir: str) -> str:
     """Why a cell has or lacks predictions: finished, running (by whom), failed (its error),
     interrupted at step N, started (no checkpoint yet) or not started. An empty folder is not
     started: a sweep prepares every cell's folder before the first cell runs."""
-    if os.path.isfile(os.path.join(workdir, "summary.json")):
+    if workdir_lib.finished(workdir):
         return "finished"
     busy = workdir_lib.holder(workdir)
     if busy is not None:

@@ -23,6 +23,7 @@ import submitit
 from submitit.slurm.slurm import SlurmExecutor, _make_sbatch_string
 
 from smat import checkpointing
+from smat import workdir as workdir_lib
 from smat.errors import ConfigError
 from smat.sweeps import runner
 from smat.sweeps.spec import FAILED, Sweep, cell_config, cell_dir, teacher_dir
@@ -60,12 +61,7 @@ def sbatch_script(root: str, parameters: dict[str, Any], num_jobs: int, teacher:
 
 def teacher_finished(root: str) -> bool:
     """Whether the sweep's shared teacher has finished training."""
-    return _has_summary(teacher_dir(root))
-
-
-def _has_summary(workdir: str) -> bool:
-    """Whether the run in `workdir` has finished (it writes summary.json last)."""
-    return os.path.isfile(os.path.join(workdir, "summary.json"))
+    return workdir_lib.finished(teacher_dir(root))
 
 
 def _log_folder(root: str) -> str:
@@ -139,7 +135,7 @@ def _only(sweep: Sweep, group) -> Sweep:
 
 
 def _finished(root: str, cell) -> bool:
-    return _has_summary(cell_dir(root, cell))
+    return workdir_lib.finished(cell_dir(root, cell))
 
 
 def _collect(root: str, group, job, result: dict[str, Any]) -> None:
