@@ -21,6 +21,7 @@ import numpy as np
 
 from smat import checkpointing, runs
 from smat import data as data_lib
+from smat import workdir as workdir_lib
 from smat.data.eraser import read_eraser
 from smat.data.mlqe import read_word_tags
 from smat.data.tokenization import as_arrays
@@ -89,7 +90,7 @@ def evaluate(
             continue
         learned = config.setup == "learnable_teacher"
         workdir = spec.cell_dir(root, cell)
-        if learned and not os.path.isfile(os.path.join(workdir, "summary.json")):
+        if learned and not workdir_lib.finished(workdir):
             continue  # not finished: `smat.report` lists it as missing
         key = json.dumps(explainer_config, sort_keys=True)
         if not learned and key in static_done:
