@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from smat import config as config_lib
-from smat import sweep
+from smat import report, sweep
 from tests.conftest import REPO
 
 STUDY = os.path.join(REPO, "experiments", "imdb_smat_study.py")
@@ -118,9 +118,23 @@ def test_the_committed_decisive_report_recomputes_from_its_archive(tmp_path):
     study = _study_module()
     committed = os.path.join(REPO, "experiments", "results", "imdb_smat_study_deep", "decisive")
     study.report(os.path.join(committed, "archive"), str(tmp_path))
+    _assert_same_report(committed, str(tmp_path))
+
+
+def test_the_committed_explanations_help_report_recomputes_from_its_archive(tmp_path):
+    """The README's first claim: its committed report is what the command in FINDINGS.md
+    computes from the committed archive."""
+    committed = os.path.join(REPO, "experiments", "results", "explanations_help")
+    argv = [os.path.join(committed, "archive"), "--compare", "attention_all:none"]
+    assert report.main([*argv, "--no-default-tests", "--out", str(tmp_path)]) == 0
+    _assert_same_report(committed, str(tmp_path))
+
+
+def _assert_same_report(committed: str, recomputed: str) -> None:
+    """The report files agree after their first line (which names where they were read from)."""
     for name in ("report.md", "results.csv", "tests.csv"):
         want = open(os.path.join(committed, name)).read().split("\n", 1)[-1]
-        got = open(os.path.join(tmp_path, name)).read().split("\n", 1)[-1]
+        got = open(os.path.join(recomputed, name)).read().split("\n", 1)[-1]
         assert got == want, name
 
 
