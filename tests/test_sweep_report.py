@@ -314,6 +314,9 @@ def test_a_pre_registered_family_replaces_the_default_tests(tmp_path):
     result = report.write(root, samples=50, compare_pairs=[("smat", "layer1")], default_tests=False)
     assert [(t["explainer"], t["baseline"]) for t in result["tests"]] == [("smat", "layer1")]
     assert result["tests"][0]["p_holm"] == result["tests"][0]["comparison"].p  # a family of 1
+    text = open(os.path.join(root, "report.md")).read()
+    assert "Comparisons: only the pairs asked for with `--compare`" in text
+    assert "against the best static one" not in text  # no test the report did not run
 
 
 def test_a_pre_registered_test_not_yet_run_still_counts_in_the_family(tmp_path):

@@ -148,8 +148,10 @@ def report(
     extra: list[str],
     head_plots: list[str],
     missing: list[str],
+    default_tests: bool = True,
 ) -> list[str]:
-    """report.md's lines."""
+    """report.md's lines (`default_tests`: whether `tests` hold the default comparisons or
+    only the pairs asked for, which the method line then says)."""
     task = groups[0].task
     metric = "accuracy against the teacher" if task == "classification" else "Pearson r"
     several = any(r["students_per_seed"] > 1 for r in rows)
@@ -218,7 +220,7 @@ def report(
         ]
     lines += [f"- `{r['explainer']}`: {r['note']}." for r in rows if r["note"]]
     if tests:
-        lines += _tests_table(tests)
+        lines += _tests_table(tests, default_tests)
     if any(g.kind == "search" for g in groups):
         lines += _cost_table(rows, tests)
     learned = [r for r in rows if r["kind"] == "learned"]
@@ -247,12 +249,10 @@ def report(
     return lines
 
 
-def _tests_table(tests: list[dict[str, Any]]) -> list[str]:
+def _tests_table(tests: list[dict[str, Any]], defaults: bool) -> list[str]:
     on_test = any(t["selected_on_test"] for t in tests)
-    lines = [
-        "",
-        "Comparisons: every learned, transferred or derived explainer against the best static "
-        "one, chosen by "
+    which = (
+        "every learned, transferred or derived explainer against the best static one, chosen by "
         + (
             "**test** simulability (the cells have no validation values)"
             if on_test
@@ -260,7 +260,14 @@ def _tests_table(tests: list[dict[str, Any]]) -> list[str]:
         )
         + ", and against the uniform mix where that is not the best; the best static one "
         "against the uniform mix; learned arms against a search; pairs asked for with "
-        "`--compare`. Bold: Holm-adjusted p < 0.05.",
+        "`--compare`"
+        if defaults
+        # A pre-registered family: no other test enters Holm's correction.
+        else "only the pairs asked for with `--compare` (the study's family, fixed in advance)"
+    )
+    lines = [
+        "",
+        f"Comparisons: {which}. Bold: Holm-adjusted p < 0.05.",
         "",
         "| examples | explainer | baseline | seeds | difference [95% CI] | p | p (Holm) "
         "| seeds for 80% power | these students only: difference [95% CI], p |",

@@ -121,6 +121,7 @@ def write(
         extra=extra,
         head_plots=head_plots,
         missing=missing,
+        default_tests=default_tests,
     )
     checkpointing.write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
     if archive:

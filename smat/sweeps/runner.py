@@ -99,9 +99,7 @@ def run(sweep: Sweep, root: str, seeds_together: bool = False) -> dict[str, Any]
     total, seen = len(sweep.cells), 0
     for group in groups(sweep.cells, root, seeds_together):
         seen += len(group)
-        todo = [
-            c for c in group if not workdir_lib.finished(cell_dir(root, c))
-        ]
+        todo = [c for c in group if not workdir_lib.finished(cell_dir(root, c))]
         finished += [c.name for c in group if c not in todo]
         if not todo:
             continue
