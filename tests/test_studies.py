@@ -5,6 +5,7 @@ import importlib.util
 import os
 
 import numpy as np
+import pytest
 
 from smat import config as config_lib
 from smat import report, sweep
@@ -121,12 +122,21 @@ def test_the_committed_decisive_report_recomputes_from_its_archive(tmp_path):
     _assert_same_report(committed, str(tmp_path))
 
 
-def test_the_committed_explanations_help_report_recomputes_from_its_archive(tmp_path):
-    """The README's first claim: its committed report is what the command in FINDINGS.md
-    computes from the committed archive."""
-    committed = os.path.join(REPO, "experiments", "results", "explanations_help")
-    argv = [os.path.join(committed, "archive"), "--compare", "attention_all:none"]
-    assert report.main([*argv, "--no-default-tests", "--out", str(tmp_path)]) == 0
+@pytest.mark.parametrize(
+    "study, options",
+    [
+        # The README's first claim, with its pre-registered family of one test.
+        ("explanations_help", ["--compare", "attention_all:none", "--no-default-tests"]),
+        ("quick_start_study", []),
+        ("quick_start_study/headroom", []),
+    ],
+)
+def test_a_committed_report_recomputes_from_its_archive(study, options, tmp_path):
+    """A committed report is what the command in FINDINGS.md computes from the committed
+    archive of its cells."""
+    committed = os.path.join(REPO, "experiments", "results", study)
+    argv = [os.path.join(committed, "archive"), *options, "--out", str(tmp_path)]
+    assert report.main(argv) == 0
     _assert_same_report(committed, str(tmp_path))
 
 
