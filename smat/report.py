@@ -20,8 +20,9 @@ worst seed. Comparisons are paired by seed where both arms have two or more seed
 (exact sign-flip test), else Welch's t-test; every p is Holm-adjusted over the report's family
 of tests, and only the adjusted, seed-level result says "beats". Each test gives the seeds per
 arm that 80% power would need at the observed difference and spread, and a null result its CI
-as a bound. The bootstrap over test examples with the students fixed is kept, labelled "these
-students only": it ignores seed-to-seed variance.
+as a bound; with 5 pairs or fewer (a sign-flip p cannot go below 2 / 2^n >= 0.0625) it says
+there are too few seeds to test instead. The bootstrap over test examples with the students
+fixed is kept, labelled "these students only": it ignores seed-to-seed variance.
 
 Comparisons are chosen on validation data, never on test: per student size, the *best static
 explainer* is the fixed one (setup static_teacher, no transferred weights) with the highest

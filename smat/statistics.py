@@ -245,6 +245,11 @@ class Comparison:
             return None
         return max(abs(self.ci_low), abs(self.ci_high))
 
+    def smallest_p(self) -> float | None:
+        """The smallest p this test can give at its number of seeds (an exact sign-flip test
+        over n pairs: 2 / 2^n), None where the test has no such floor."""
+        return 2.0 / 2 ** len(self.seeds_a) if self.method == "sign-flip" else None
+
 
 def compare(a: dict[int, float], b: dict[int, float], example_variance: float = 0.0) -> Comparison:
     """Arm a against arm b, each given as {seed: simulability}. Paired on the seeds both have

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from scipy.special import ndtri
 
 from smat import statistics
+from smat.reporting import markdown
 
 STUDIES = 400  # simulated studies per check
 SEEDS = 10
@@ -146,6 +147,24 @@ def test_one_seed_gets_no_seed_level_test():
     c = statistics.compare({0: 0.9}, {0: 0.8, 1: 0.82})
     assert c.p is None and c.ci_low is None and c.method is None
     assert statistics.mean([0.9]).ci_low is None
+
+
+def test_too_few_pairs_to_reach_alpha_are_called_untestable_not_a_null():
+    """Two pairs with near-equal differences: the t interval excludes 0, but no sign-flip p
+    can go below 0.5, so the report must not read it as "no difference" with a bound."""
+    c = statistics.compare({0: 0.8606, 1: 0.8357}, {0: 0.8692, 1: 0.8444})
+    assert c.method == "sign-flip" and c.p == 0.5 and c.smallest_p() == 0.5
+    assert c.ci_high < 0  # the contradiction the wording must resolve
+    text = markdown.finding(
+        {"comparison": c, "explainer": "k4", "baseline": "k1", "num_examples": 500, "p_holm": 1.0}
+    )
+    assert "too few seeds to test" in text and "2 pairs cannot give a p below 0.500" in text
+    assert "no difference shown" not in text and "within ±" not in text
+    # From 5 pairs (floor 0.0625) still untestable; from 6 (0.031) a real test.
+    five = statistics.compare({s: 0.9 + s / 100 for s in range(5)}, {s: 0.8 for s in range(5)})
+    six = statistics.compare({s: 0.9 + s / 100 for s in range(6)}, {s: 0.8 for s in range(6)})
+    assert five.smallest_p() == 2 / 32 and six.smallest_p() == 2 / 64
+    assert statistics.compare({0: 0.9, 1: 0.8}, {2: 0.7, 3: 0.6}).smallest_p() is None  # Welch
 
 
 def test_the_issue_recomputation_of_the_deep_study():

@@ -96,8 +96,15 @@ def finding(t: dict[str, Any]) -> str:
     power = (
         f"80% power at this difference needs ~{c.seeds_needed} seeds per arm"
         if c.seeds_needed
-        else f"no number of seeds up to {statistics.MAX_SEEDS} would give 80% power here"
+        else f"No number of seeds up to {statistics.MAX_SEEDS} would give 80% power here"
     )
+    floor = c.smallest_p()
+    if floor is not None and floor >= statistics.ALPHA:
+        # Its CI may exclude 0 while no p can: the seeds are too few to test, not a null.
+        return (
+            f"{a} vs {b} {where}: too few seeds to test ({stats}; {how}): {len(c.seeds_a)} pairs "
+            f"cannot give a p below {floor:.3f}. {power}."
+        )
     return (
         f"{a} vs {b} {where}: no difference shown ({stats}; {how}); at 95% it lies within "
         f"±{c.bound():.4f}. {power}."
