@@ -118,7 +118,8 @@ def test_report_statistics_are_computed_from_the_prediction_files(tmp_path):
         assert [row["explainer"] for row in csv.DictReader(f)] == ["none", "attention_all", "smat"]
     text = open(os.path.join(root, "report.md")).read()
     assert "| 100 | smat | learned | 3 | 0.9100 | 0.9100 [" in text
-    assert "` beats `" not in text and "no difference shown" in text
+    assert "` beats `" not in text and "no difference shown" not in text
+    assert "too few seeds to test" in text and "3 pairs cannot give a p below 0.250" in text
 
 
 def test_only_the_holm_adjusted_seed_level_result_says_beats(tmp_path):
