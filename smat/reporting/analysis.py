@@ -34,7 +34,6 @@ def summarise(groups: list[Group], samples: int, seed: int = 0) -> list[dict[str
             examples = statistics.example_level(values, boot, weights)
         m = statistics.mean(values, examples.shared_variance if examples else 0.0)
         q25, median, q75 = np.percentile(values, [25, 50, 75])
-        costs = [c for c in g.costs if c is not None]
         rows.append(
             {
                 "num_examples": g.num_examples,
@@ -56,9 +55,7 @@ def summarise(groups: list[Group], samples: int, seed: int = 0) -> list[dict[str
                 "per_seed": [float(v) for v in values],
                 "test_examples": g.teacher.shape[0] if g.has_predictions else None,
                 "val_mean": g.summary_mean(f"best_{g.monitor}"),
-                "wall_time_s": float(np.mean(costs))
-                if len(costs) == len(g.costs) and costs
-                else None,
+                **_cost(g.costs),
                 "note": g.note,
                 **{k: g.summary_mean(k) if g.kind == "learned" else None for k in MOVEMENT},
             }
@@ -73,6 +70,15 @@ def summarise(groups: list[Group], samples: int, seed: int = 0) -> list[dict[str
             and r["sd"] > best["sd"]
         )
     return rows
+
+
+def _cost(costs: list[float | None]) -> dict[str, float | None]:
+    """A run's cost from its seeds' wall times: the fastest seed's (`cost_s`), since every seed
+    does the same work and a shared, loaded or paused machine only adds time (why `timeit`
+    reports the minimum), and the median. None where a seed's cost is unknown."""
+    if not costs or any(c is None for c in costs):
+        return {"cost_s": None, "cost_median_s": None}
+    return {"cost_s": float(np.min(costs)), "cost_median_s": float(np.median(costs))}
 
 
 def best_static(rows, n: int) -> dict[str, Any] | None:
