@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from smat import config as config_lib
-from smat import report, sweep
+from smat import report, statistics, sweep
 from smat.sweeps import runner
 from tests.conftest import REPO
 
@@ -824,3 +824,35 @@ def test_the_slurm_launcher_shows_its_array_job(tmp_path, capsys):
     assert "#SBATCH --array=0-3%3" in cells and "submitit.core._submit" in cells
     assert sweep.main(args + ["--slurm", "partitio=gpu", "--dry-run"]) == 2
     assert "--slurm partitio: not a Slurm parameter" in capsys.readouterr().err
+
+
+def test_the_power_line_also_counts_the_family_it_is_tested_in(tmp_path):
+    """Beside the seeds 80% power needs at alpha = 0.05 alone, the report gives those that pass
+    Holm over the family whatever the other tests give (alpha / 3 here): more."""
+    root = str(tmp_path)
+    noise = [0.006, 0.004, -0.004, 0.005, -0.001, 0.008, -0.003, 0.003, 0.004, 0.002]
+    _fake_sweep(
+        root,
+        {
+            "attention_all": [0.80 + 0.002 * s for s in range(10)],
+            "layer1": [0.83 + 0.002 * s for s in range(10)],
+            "smat": [0.83 + 0.002 * s + e for s, e in enumerate(noise)],
+        },
+        val_offsets={"attention_all": -0.05},
+        n=1000,
+    )
+    result = report.write(root, samples=200)
+    t = next(t for t in result["tests"] if (t["explainer"], t["baseline"]) == ("smat", "layer1"))
+    c = t["comparison"]
+    assert c.p == pytest.approx(104 / 1024) and t["family"] == 3
+    assert t["seeds_needed_family"] == statistics.seeds_needed(c.difference, c.sd, None, 0.05 / 3)
+    assert t["seeds_needed_family"] > c.seeds_needed
+    text = open(os.path.join(root, "report.md")).read()
+    assert f"| {c.seeds_needed} ({t['seeds_needed_family']}) |" in text
+    assert (
+        f"~{c.seeds_needed} seeds per arm alone, ~{t['seeds_needed_family']} to pass Holm over "
+        "the 3 tests whatever the others give" in text
+    )
+    with open(os.path.join(root, "tests.csv")) as f:
+        row = next(r for r in csv.DictReader(f) if r["explainer"] == "smat")
+    assert int(row["seeds_for_80pct_power_in_family"]) == t["seeds_needed_family"]

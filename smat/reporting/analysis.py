@@ -176,7 +176,17 @@ def comparisons(
     adjusted = statistics.holm([t["comparison"].p for t in tested] + [1.0] * len(pending))
     for t, p in zip(tested, adjusted, strict=False):
         t["p_holm"] = float(p)
+    family = len(tested) + len(pending)
     for t in out:
         t.setdefault("p_holm", None)
         t["pending"] = pending
+        t["family"] = family
+        c = t["comparison"]
+        # Holm passes a p below alpha / family whatever the other tests give (its strictest
+        # step), so these seeds make the claim in this family; at alpha alone they may not.
+        t["seeds_needed_family"] = (
+            statistics.seeds_needed(c.difference, c.sd, c.sd_b, statistics.ALPHA / family)
+            if c.p is not None
+            else None
+        )
     return out

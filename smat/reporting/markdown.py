@@ -69,6 +69,7 @@ def test_record(t: dict[str, Any]) -> dict[str, Any]:
         "method": c.method,
         "sd": c.sd,
         "seeds_for_80pct_power": c.seeds_needed,
+        "seeds_for_80pct_power_in_family": t["seeds_needed_family"],
         "examples_ci_low": e.ci_low if e else None,
         "examples_ci_high": e.ci_high if e else None,
         "examples_p": e.p if e else None,
@@ -93,11 +94,18 @@ def finding(t: dict[str, Any]) -> str:
     if significant(t):
         verb = "beats" if c.difference > 0 else "is worse than"
         return f"**{a} {verb} {b}** {where}: {stats} ({how})."
-    power = (
-        f"80% power at this difference needs ~{c.seeds_needed} seeds per arm"
-        if c.seeds_needed
-        else f"No number of seeds up to {statistics.MAX_SEEDS} would give 80% power here"
-    )
+    if not c.seeds_needed:
+        power = f"No number of seeds up to {statistics.MAX_SEEDS} would give 80% power here"
+    else:
+        power = f"80% power at this difference needs ~{c.seeds_needed} seeds per arm"
+        if t.get("family", 1) > 1:  # a test made alone is a family of one
+            in_family = t["seeds_needed_family"]
+            power += (
+                f" alone, ~{in_family} to pass Holm over the {t['family']} tests whatever "
+                "the others give"
+                if in_family
+                else f" alone, more than {statistics.MAX_SEEDS} within the family"
+            )
     floor = c.smallest_p()
     if floor is not None and floor >= statistics.ALPHA:
         # Its CI may exclude 0 while no p can: the seeds are too few to test, not a null.
@@ -109,6 +117,19 @@ def finding(t: dict[str, Any]) -> str:
         f"{a} vs {b} {where}: no difference shown ({stats}; {how}); at 95% it lies within "
         f"±{c.bound():.4f}. {power}."
     )
+
+
+def _power(t: dict[str, Any]) -> str:
+    """Seeds for 80% power alone and (a family of several) within the family."""
+    c = t["comparison"]
+    if c.p is None:
+        return "–"
+
+    def seeds(n: int | None) -> str:
+        return str(n) if n else f"> {statistics.MAX_SEEDS}"
+
+    alone = seeds(c.seeds_needed)
+    return alone if t["family"] == 1 else f"{alone} ({seeds(t['seeds_needed_family'])})"
 
 
 def _method(samples: int, tests: list[dict[str, Any]], predictions: bool) -> str:
@@ -135,7 +156,9 @@ def _method(samples: int, tests: list[dict[str, Any]], predictions: bool) -> str
         f"mean difference; a paired t-test beyond {statistics.EXACT_MAX} pairs), else Welch's "
         f"t-test over all their seeds; p is Holm-adjusted over the report's {family}, "
         'and bold or "beats" needs the adjusted p < 0.05. *Seeds for 80% power*: per arm, '
-        "at the observed difference and spread (α = 0.05 before adjustment). *These students "
+        "at the observed difference and spread, at α = 0.05 alone and (in brackets) at α "
+        "divided by the family's size, where Holm's correction passes it whatever the other "
+        "tests give. *These students "
         "only*: a bootstrap over test examples with the trained students fixed; it ignores "
         "seed-to-seed variance, so it is shown for reference, never for a claim."
     )
@@ -279,7 +302,8 @@ def _tests_table(tests: list[dict[str, Any]], defaults: bool) -> list[str]:
         f"Comparisons: {which}. Bold: Holm-adjusted p < 0.05.",
         "",
         "| examples | explainer | baseline | seeds | difference [95% CI] | p | p (Holm) "
-        "| seeds for 80% power | these students only: difference [95% CI], p |",
+        f"| seeds for 80% power{' (in the family)' if tests[0]['family'] > 1 else ''} "
+        "| these students only: difference [95% CI], p |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for t in tests:
@@ -289,7 +313,7 @@ def _tests_table(tests: list[dict[str, Any]], defaults: bool) -> list[str]:
             f"| {t['num_examples']} | {t['explainer']} | {t['baseline']} | {_seeds(c)} | "
             + (f"**{diff}**" if significant(t) else diff)
             + f" | {_fmt(c.p, '.3f')} | {_fmt(t['p_holm'], '.3f')} | "
-            f"{c.seeds_needed or ('–' if c.p is None else f'> {statistics.MAX_SEEDS}')} | "
+            f"{_power(t)} | "
             + (
                 f"{e.estimate:+.4f} [{e.ci_low:+.4f}, {e.ci_high:+.4f}], {e.p:.3f} |"
                 if e
