@@ -327,9 +327,10 @@ DECISIVE_TESTS = (
 )
 
 
-def report(root: str, out: str, bootstrap: int = 1000) -> dict:
+def report(root: str, out: str, bootstrap: int = 1000, earlier: str | None = None) -> dict:
     """The deep comparisons' report (cells of `deep_seeds` and `deep_k` only) with exactly the
-    pre-registered family, into `out`, and the archive that recomputes it (`out`/archive)."""
+    pre-registered family, into `out`, and the archive that recomputes it (`out`/archive);
+    `earlier`: an archive whose finished cells stand in for those `root` lacks."""
     from smat import report as report_lib
 
     names = [c.name for variant in ("deep_seeds", "deep_k") for c in get_sweep(variant).cells]
@@ -342,6 +343,7 @@ def report(root: str, out: str, bootstrap: int = 1000) -> dict:
         compare_pairs=list(DECISIVE_TESTS),
         archive=os.path.join(out, "archive"),
         default_tests=False,
+        earlier=earlier,
     )
 
 
@@ -463,10 +465,15 @@ if __name__ == "__main__":
     parser.add_argument("command", choices=["rank-heads", "report"])
     parser.add_argument("--root", required=True)
     parser.add_argument("--out", help="report: where to write it (default: <root>/decisive)")
+    parser.add_argument(
+        "--earlier",
+        help="report: an earlier archive of it whose finished cells stand in for those the "
+        "root lacks (smat.report --earlier)",
+    )
     args = parser.parse_args()
     if args.command == "report":
         out = args.out or os.path.join(args.root, "decisive")
-        result = report(args.root, out)
+        result = report(args.root, out, earlier=args.earlier)
         print(open(os.path.join(out, "report.md")).read())
         sys.exit(0)
     ranking = rank_heads(args.root)

@@ -206,6 +206,47 @@ def test_a_report_recomputes_from_its_archive(tmp_path):
         assert first == second, name
 
 
+def test_a_study_whose_runs_were_lost_goes_on_from_its_archive(tmp_path):
+    """The finished cells of an earlier archive stand in for those a new root lacks, and the
+    report is the one the lost root would have given; a root with another teacher is refused."""
+    root = str(tmp_path / "root")
+    os.makedirs(root)
+    _fake_sweep(root, {"attention_all": [0.8, 0.82, 0.81], "smat": [0.85, 0.84, 0.86]})
+    full = report.write(root, samples=100, archive=str(tmp_path / "archive"))
+    # The machine is lost; a new root re-runs only what the archive lacks (here: smat/seed2,
+    # and attention_all/seed0 again, which the new root's run replaces).
+    later = str(tmp_path / "later")
+    shutil.copytree(root, later)
+    for name in os.listdir(os.path.join(later, "cells", "smat")):
+        if name != "seed2":
+            shutil.rmtree(os.path.join(later, "cells", "smat", name))
+    for name in ("attention_all/seed1", "attention_all/seed2"):
+        shutil.rmtree(os.path.join(later, "cells", name))
+    with open(os.path.join(later, "sweep.json")) as f:
+        manifest = json.load(f)
+    manifest["cells"] = [
+        {**c, "workdir": c["workdir"].replace(root, later)}
+        for c in manifest["cells"]
+        if c["name"] in ("smat/seed2", "attention_all/seed0")
+    ]
+    with open(os.path.join(later, "sweep.json"), "w") as f:
+        json.dump(manifest, f)
+    merged = report.write(later, samples=100, earlier=str(tmp_path / "archive"))
+    assert [r["per_seed"] for r in merged["rows"]] == [r["per_seed"] for r in full["rows"]]
+    assert [t["comparison"].p for t in merged["tests"]] == [
+        t["comparison"].p for t in full["tests"]
+    ]
+    text = open(os.path.join(later, "report.md")).read()
+    assert "; 4 cells from an earlier archive of it (their runs are gone" in text
+    # Another teacher (other test predictions): refused before any report is written.
+    other = str(tmp_path / "other")
+    os.makedirs(other)
+    _fake_sweep(other, {"attention_all": [0.8]}, seed=3)
+    with pytest.raises(ValueError, match="not the same teacher"):
+        report.write(other, samples=100, earlier=str(tmp_path / "archive"))
+    assert report.main([other, "--earlier", str(tmp_path / "archive")]) == 2
+
+
 def test_report_chooses_the_baseline_on_validation_and_tests_headroom(tmp_path):
     root = str(tmp_path)
     # L0H1 is best on test, but layer1 on validation: the baseline is layer1.
