@@ -53,7 +53,10 @@ statistics with the seed as the unit (`_decisive_cells` lists them in order):
 The report tests exactly the family `DECISIVE_TESTS` (Holm over it), fixed with the cells,
 and archives the cells' predictions beside it (`smat.report --archive`), so
 `python -m smat.report experiments/results/imdb_smat_study_deep/decisive/archive ...` recomputes
-it.
+it. A machine lost part-way (it happened at 83 of 150 cells): in a new root, re-run one archived
+cell (`--variant deep_seeds --only n500/layer3/seed0`, which trains the teacher again), then
+put the archive's cells back (`--restore experiments/results/imdb_smat_study_deep/decisive/
+archive`, once per variant) and go on with the two sweep commands above.
 """
 
 from __future__ import annotations
@@ -327,10 +330,9 @@ DECISIVE_TESTS = (
 )
 
 
-def report(root: str, out: str, bootstrap: int = 1000, earlier: str | None = None) -> dict:
+def report(root: str, out: str, bootstrap: int = 1000) -> dict:
     """The deep comparisons' report (cells of `deep_seeds` and `deep_k` only) with exactly the
-    pre-registered family, into `out`, and the archive that recomputes it (`out`/archive);
-    `earlier`: an archive whose finished cells stand in for those `root` lacks."""
+    pre-registered family, into `out`, and the archive that recomputes it (`out`/archive)."""
     from smat import report as report_lib
 
     names = [c.name for variant in ("deep_seeds", "deep_k") for c in get_sweep(variant).cells]
@@ -343,7 +345,6 @@ def report(root: str, out: str, bootstrap: int = 1000, earlier: str | None = Non
         compare_pairs=list(DECISIVE_TESTS),
         archive=os.path.join(out, "archive"),
         default_tests=False,
-        earlier=earlier,
     )
 
 
@@ -465,15 +466,10 @@ if __name__ == "__main__":
     parser.add_argument("command", choices=["rank-heads", "report"])
     parser.add_argument("--root", required=True)
     parser.add_argument("--out", help="report: where to write it (default: <root>/decisive)")
-    parser.add_argument(
-        "--earlier",
-        help="report: an earlier archive of it whose finished cells stand in for those the "
-        "root lacks (smat.report --earlier)",
-    )
     args = parser.parse_args()
     if args.command == "report":
         out = args.out or os.path.join(args.root, "decisive")
-        result = report(args.root, out, earlier=args.earlier)
+        result = report(args.root, out)
         print(open(os.path.join(out, "report.md")).read())
         sys.exit(0)
     ranking = rank_heads(args.root)

@@ -6,9 +6,8 @@ Reads `<root>/sweep.json` (written by `smat.sweep`: every cell any sweep ran on 
 it with `--only GLOB` and `--explainers a,b`) and every cell's `test_predictions.npz`
 (per-example teacher and student outputs): every number is recomputed from those files. ROOT may
 also be an archive that `--archive DIR` wrote (the same files for the report's cells, compact,
-to commit beside it): the report recomputes from it. `--earlier ARCHIVE` adds such an
-archive's finished cells where ROOT lacks them (a study whose runs were lost with their machine
-goes on in a new root; the teachers must agree on the test set). Writes `<root>/report.md` (or
+to commit beside it): the report recomputes from it (and `smat.sweep --restore` puts its cells
+back into a new root, when a study's runs were lost part-way). Writes `<root>/report.md` (or
 into `--out DIR`), `results.csv` (per explainer and size), `tests.csv` (per comparison),
 `cells.csv` (per cell: settings, status, best step, metrics, wall time), `simulability.png` and
 `heads_n<N>.png` (the learned head weights, layers × heads, per seed). With `--explanations N
@@ -112,13 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         help="also write what the report read (predictions, summaries) into DIR, compact: "
         "`smat.report DIR` recomputes the report from it",
     )
-    parser.add_argument(
-        "--earlier",
-        metavar="DIR",
-        help="an archive of an earlier report on this study (--archive): its finished cells "
-        "stand in for those ROOT lacks or has not finished (their runs lost with a machine; "
-        "ROOT ran the rest with the same teacher, which is checked)",
-    )
     args = parser.parse_args(argv)
     explainers = [e for e in (args.explainers or "").split(",") if e] or None
     try:
@@ -143,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
             pairs,
             args.archive,
             not args.no_default_tests,
-            args.earlier,
         )
     except (FileNotFoundError, ValueError, ConfigError) as e:
         print(f"report error: {e}", file=sys.stderr)

@@ -11,6 +11,9 @@ per cell instead (teacher first), for any scheduler (e.g. Slurm array jobs); agg
 results afterwards with `python -m smat.report <root>`. `--only 'n500/smat/*'` runs (or prints)
 a subset of the cells; `--set data.source=/data/mlqe` sets a field in every cell and the teacher;
 `--seeds-together` trains each cell's seeds in one compiled program (vmapped over the seeds).
+`--restore ARCHIVE` first puts back the finished cells of a committed report archive, for a
+study whose runs were lost with their machine (smat/reporting/restore.py says how the teacher
+is checked); the sweep then runs only the rest.
 
 The library is smat/sweeps/ (spec, manifest, runner); this module is its command line and
 re-exports what sweep files import (`from smat.sweep import Cell, Sweep, explainer_grid,
@@ -28,6 +31,7 @@ import time
 from typing import Any
 
 from smat import config as config_lib
+from smat.reporting.restore import restore
 from smat.sweeps import launchers
 
 # Re-exported for sweep files and scripts (`from smat.sweep import Cell, Sweep`).
@@ -112,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --launcher=slurm: print the sbatch script of the array job, submit nothing",
     )
+    parser.add_argument(
+        "--restore",
+        metavar="ARCHIVE",
+        help="first put back the finished cells of this report archive (smat.report --archive) "
+        "that the root lacks; the root must have re-run one of them (--only NAME) to check "
+        "its teacher",
+    )
     args = parser.parse_args(argv)
     from smat.errors import ConfigError
 
@@ -121,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         for cell in sweep.cells:  # every cell's config is checked before anything runs
             config_lib.validate(cell_config(cell, args.root))
         write_manifest(sweep, args.root, args.sweep_file, args.variant, overrides)
+        if args.restore:
+            restored = restore(sweep, args.root, args.restore)
+            print(f"[sweep] restored {len(restored)} cells from {args.restore}", flush=True)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"sweep error: {e}", file=sys.stderr)
         return 2

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from smat import config as config_lib
-from smat import report, statistics, sweep
+from smat import report, statistics, sweep, transfer
+from smat.reporting import restore
 from smat.sweeps import runner
 from tests.conftest import REPO
 
@@ -204,47 +205,6 @@ def test_a_report_recomputes_from_its_archive(tmp_path):
         first = open(os.path.join(root, name)).read().replace("# Sweep report: root", "")
         second = open(os.path.join(again, name)).read().replace("# Sweep report: archive", "")
         assert first == second, name
-
-
-def test_a_study_whose_runs_were_lost_goes_on_from_its_archive(tmp_path):
-    """The finished cells of an earlier archive stand in for those a new root lacks, and the
-    report is the one the lost root would have given; a root with another teacher is refused."""
-    root = str(tmp_path / "root")
-    os.makedirs(root)
-    _fake_sweep(root, {"attention_all": [0.8, 0.82, 0.81], "smat": [0.85, 0.84, 0.86]})
-    full = report.write(root, samples=100, archive=str(tmp_path / "archive"))
-    # The machine is lost; a new root re-runs only what the archive lacks (here: smat/seed2,
-    # and attention_all/seed0 again, which the new root's run replaces).
-    later = str(tmp_path / "later")
-    shutil.copytree(root, later)
-    for name in os.listdir(os.path.join(later, "cells", "smat")):
-        if name != "seed2":
-            shutil.rmtree(os.path.join(later, "cells", "smat", name))
-    for name in ("attention_all/seed1", "attention_all/seed2"):
-        shutil.rmtree(os.path.join(later, "cells", name))
-    with open(os.path.join(later, "sweep.json")) as f:
-        manifest = json.load(f)
-    manifest["cells"] = [
-        {**c, "workdir": c["workdir"].replace(root, later)}
-        for c in manifest["cells"]
-        if c["name"] in ("smat/seed2", "attention_all/seed0")
-    ]
-    with open(os.path.join(later, "sweep.json"), "w") as f:
-        json.dump(manifest, f)
-    merged = report.write(later, samples=100, earlier=str(tmp_path / "archive"))
-    assert [r["per_seed"] for r in merged["rows"]] == [r["per_seed"] for r in full["rows"]]
-    assert [t["comparison"].p for t in merged["tests"]] == [
-        t["comparison"].p for t in full["tests"]
-    ]
-    text = open(os.path.join(later, "report.md")).read()
-    assert "; 4 cells from an earlier archive of it (their runs are gone" in text
-    # Another teacher (other test predictions): refused before any report is written.
-    other = str(tmp_path / "other")
-    os.makedirs(other)
-    _fake_sweep(other, {"attention_all": [0.8]}, seed=3)
-    with pytest.raises(ValueError, match="not the same teacher"):
-        report.write(other, samples=100, earlier=str(tmp_path / "archive"))
-    assert report.main([other, "--earlier", str(tmp_path / "archive")]) == 2
 
 
 def test_report_chooses_the_baseline_on_validation_and_tests_headroom(tmp_path):
@@ -455,6 +415,49 @@ def test_smoke_sweep_runs_every_cell_then_reports_from_their_predictions(smoke_s
             summary = json.load(f)
         assert rows[cell.labels["explainer"]]["per_seed"] == [pytest.approx(agree)]
         assert summary["test/simulability"] == pytest.approx(agree, abs=1e-6)
+
+
+def test_a_study_whose_runs_were_lost_goes_on_from_its_archive(smoke_sweep, tmp_path):
+    """`--restore` puts an archive's finished cells back into a new root (after one of them ran
+    again there, to check the teacher): the sweep skips them, a transfer reads the restored SMAT
+    run's head weights, and the report is the lost root's, saying how many cells were restored."""
+    root, _ = smoke_sweep
+    archive = str(tmp_path / "archive")
+    full = report.write(root, samples=50, out=str(tmp_path / "full"), archive=archive)
+    new = str(tmp_path / "new")
+    shutil.copytree(os.path.join(root, "teacher"), os.path.join(new, "teacher"))
+    argv = [PAPER, "--root", new, "--variant", "smoke"]
+    with pytest.raises(ValueError, match="no finished cell of its own"):
+        restore.restore(sweep.load_sweep(PAPER, "smoke"), new, archive)
+    assert sweep.main([*argv, "--only", "n64/none/seed0"]) == 0  # the teacher check
+    assert sweep.main([*argv, "--restore", archive]) == 0  # restores 3, runs nothing
+    smat_dir = os.path.join(new, "cells", "n64", "smat", "seed0")
+    assert os.path.isfile(os.path.join(smat_dir, "restored.json"))
+    assert not os.path.isdir(os.path.join(smat_dir, "checkpoints"))
+    np.testing.assert_array_equal(
+        np.load(os.path.join(smat_dir, "teacher_head_weights.npy")),
+        np.load(os.path.join(root, "cells", "n64", "smat", "seed0", "teacher_head_weights.npy")),
+    )
+    cells = sweep.load_sweep(PAPER, "smoke").cells
+    config = sweep.cell_config(next(c for c in cells if c.labels["explainer"] == "smat"), new)
+    config.teacher_explainer.from_run = smat_dir  # what a transfer cell reads
+    np.testing.assert_array_equal(
+        transfer.load_weights(config, sweep.teacher_dir(new)),
+        np.load(os.path.join(smat_dir, "teacher_head_weights.npy")),
+    )
+    again = report.write(new, samples=50)
+    assert [r["per_seed"] for r in again["rows"]] == [r["per_seed"] for r in full["rows"]]
+    assert "; 3 cells restored from an archive of it" in open(os.path.join(new, "report.md")).read()
+    # Another teacher: the root's own cell disagrees with the archive's teacher on the test set.
+    shutil.rmtree(smat_dir)
+    own = os.path.join(new, "cells", "n64", "none", "seed0", "test_predictions.npz")
+    with np.load(own) as z:
+        arrays = dict(z)
+    arrays["teacher_logits"] = arrays["teacher_logits"][:, ::-1]  # every class flipped
+    np.savez(own, **arrays)
+    with pytest.raises(ValueError, match="not the same teacher"):
+        restore.restore(sweep.load_sweep(PAPER, "smoke"), new, archive)
+    assert sweep.main([*argv, "--restore", archive, "--print-commands"]) == 2
 
 
 def test_a_finished_sweep_is_skipped_and_a_failing_cell_is_reported(smoke_sweep, tmp_path):

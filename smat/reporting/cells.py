@@ -33,6 +33,7 @@ from smat.sweeps.spec import FAILED
 ARCHIVE = "predictions.json"
 ARRAYS = "predictions.npz"
 CELLS_CSV = "cells.csv"
+RESTORED = "restored.json"  # in a workdir put back from an archive (smat.reporting.restore)
 MONITOR = "val/simulability"
 # The config fields a report reads (besides `config.HPARAMS`, which cells.csv lists).
 CONFIG_FIELDS = (
@@ -58,8 +59,7 @@ class Cell:
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)  # config.HPARAMS fields
     predictions: dict[str, np.ndarray] | None = None
     head_weights: np.ndarray | None = None
-    # From `read(earlier=...)`'s archive, its run gone (kept through later archives).
-    from_earlier: bool = False
+    restored: bool = False  # put back from an archive, its run gone (smat.reporting.restore)
 
     def field(self, dotted: str, default: Any = None) -> Any:
         node: Any = self.config
@@ -119,6 +119,7 @@ def _read_workdir(entry: dict[str, Any]) -> Cell:
         # The run's own config (what it ran with) over the manifest's copy.
         cell.config = optional_json("config.json") or config
     cell.hparams = config_lib.hparams(cell.config)
+    cell.restored = os.path.isfile(os.path.join(workdir, RESTORED))
     path = os.path.join(workdir, "teacher_head_weights.npy")
     if os.path.isfile(path):
         cell.head_weights = np.load(path)
@@ -126,65 +127,10 @@ def _read_workdir(entry: dict[str, Any]) -> Cell:
 
 
 def read(
-    root: str,
-    only: list[str] | None = None,
-    explainers: list[str] | None = None,
-    earlier: str | None = None,
+    root: str, only: list[str] | None = None, explainers: list[str] | None = None
 ) -> tuple[list[Cell], list[dict[str, Any]]]:
     """The cells of a sweep root or archive, narrowed to names matching a glob of `only` and
-    to the explainer labels in `explainers` (None: no filter), and the sweep invocations.
-    `earlier`: an archive of an earlier report on the same study whose finished cells stand in
-    for those the root lacks or has not finished (runs lost with their machine: a new root
-    runs only what is left, on the same code and teacher)."""
-    cells, invocations = _read_one(root)
-    if earlier:
-        cells, invocations = _merge(_read_one(earlier), (cells, invocations))
-    if only:
-        cells = [c for c in cells if any(fnmatch.fnmatch(c.name, p) for p in only)]
-    if explainers:
-        cells = [c for c in cells if c.labels["explainer"] in explainers]
-    return cells, invocations
-
-
-def _merge(
-    earlier: tuple[list[Cell], list[dict[str, Any]]], later: tuple[list[Cell], list[dict[str, Any]]]
-) -> tuple[list[Cell], list[dict[str, Any]]]:
-    """Per name, the later cell unless only the earlier one finished; earlier order first.
-    Refuses cells whose teachers disagree on the test set: the earlier and later runs must
-    share their teacher for their students to be compared."""
-    _check_same_teacher(earlier[0], later[0])
-    later_cells = {c.name: c for c in later[0]}
-    cells = []
-    for old in earlier[0]:
-        new = later_cells.pop(old.name, None)
-        keep_old = new is None or (old.status == "finished" and new.status != "finished")
-        cells.append(dataclasses.replace(old, from_earlier=True) if keep_old else new)
-    cells += later_cells.values()
-    invocations = earlier[1] + [i for i in later[1] if i not in earlier[1]]
-    return cells, invocations
-
-
-def _check_same_teacher(earlier: list[Cell], later: list[Cell]) -> None:
-    def teacher(cells):
-        cell = next((c for c in cells if c.predictions is not None), None)
-        if cell is None:
-            return None, None
-        p = cell.predictions
-        return cell, (p["index"], _compact(cell, p["teacher_logits"]))
-
-    old, a = teacher(earlier)
-    new, b = teacher(later)
-    if a is None or b is None:
-        return
-    if not (np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])):
-        raise ValueError(
-            f"the earlier archive's teacher ({old.name}) and the root's ({new.name}) differ on "
-            "the test set: not the same teacher; re-run the earlier cells on this root or report "
-            "the two apart"
-        )
-
-
-def _read_one(root: str) -> tuple[list[Cell], list[dict[str, Any]]]:
+    to the explainer labels in `explainers` (None: no filter), and the sweep invocations."""
     if os.path.isfile(os.path.join(root, ARCHIVE)):
         cells, invocations = _read_archive(root)
     elif not os.path.isfile(os.path.join(root, "sweep.json")) and os.path.isfile(
@@ -194,6 +140,10 @@ def _read_one(root: str) -> tuple[list[Cell], list[dict[str, Any]]]:
     else:
         manifest = read_manifest(root)
         cells, invocations = [_read_workdir(c) for c in manifest["cells"]], manifest["invocations"]
+    if only:
+        cells = [c for c in cells if any(fnmatch.fnmatch(c.name, p) for p in only)]
+    if explainers:
+        cells = [c for c in cells if c.labels["explainer"] in explainers]
     return cells, invocations
 
 
@@ -228,8 +178,8 @@ def write_archive(cells: list[Cell], invocations: list[dict[str, Any]], out: str
         }
         if cell.head_weights is not None:
             entry["head_weights"] = cell.head_weights.tolist()
-        if cell.from_earlier:
-            entry["from_earlier"] = True
+        if cell.restored:
+            entry["restored"] = True
         p = cell.predictions
         if p is not None:
             # Cells of one sweep share their test set: stored once.
@@ -241,8 +191,8 @@ def write_archive(cells: list[Cell], invocations: list[dict[str, Any]], out: str
             if j is None:
                 j = len(tests)
                 tests.append({k: p[k] for k in shared})
-                arrays.update({f"test{j}.{k}": _compact(cell, p[k]) for k in shared})
-            arrays[f"cell{i}.student_logits"] = _compact(cell, p["student_logits"])
+                arrays.update({f"test{j}.{k}": compact(cell, p[k]) for k in shared})
+            arrays[f"cell{i}.student_logits"] = compact(cell, p["student_logits"])
             entry["test_set"] = j
         entries.append(entry)
     tmp = os.path.join(out, f"{ARRAYS}.tmp.{os.getpid()}")
@@ -254,7 +204,7 @@ def write_archive(cells: list[Cell], invocations: list[dict[str, Any]], out: str
     )
 
 
-def _compact(cell: Cell, logits: np.ndarray) -> np.ndarray:
+def compact(cell: Cell, logits: np.ndarray) -> np.ndarray:
     """Classification logits -> their one-hot argmax (int8; the report reads only the argmax)."""
     if cell.field("task", "classification") != "classification" or logits.dtype.kind != "f":
         return logits
@@ -273,7 +223,7 @@ def _read_archive(root: str) -> tuple[list[Cell], list[dict[str, Any]]]:
                 entry["config"],
                 entry["summary"],
                 entry.get("hparams", {}),
-                from_earlier=entry.get("from_earlier", False),
+                restored=entry.get("restored", False),
             )
             if "test_set" in entry:
                 j = entry["test_set"]

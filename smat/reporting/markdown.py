@@ -179,11 +179,11 @@ def report(
     head_plots: list[str],
     missing: list[str],
     default_tests: bool = True,
-    earlier: int = 0,
+    restored: int = 0,
 ) -> list[str]:
     """report.md's lines (`default_tests`: whether `tests` hold the default comparisons or
-    only the pairs asked for, which the method line then says; `earlier`: how many cells came
-    from an earlier archive, their runs gone)."""
+    only the pairs asked for, which the method line then says; `restored`: how many cells were
+    put back from an archive, their runs gone)."""
     task = groups[0].task
     metric = "accuracy against the teacher" if task == "classification" else "Pearson r"
     several = any(r["students_per_seed"] > 1 for r in rows)
@@ -211,10 +211,10 @@ def report(
         )
         + (f"; explainers {', '.join(explainers)}" if explainers else "")
         + (
-            f"; {earlier} cell{'s' if earlier != 1 else ''} from an earlier archive of it "
+            f"; {restored} cell{'s' if restored != 1 else ''} restored from an archive of it "
             "(their runs are gone; the rest ran later with the same teacher, checked on the "
             "test set)"
-            if earlier
+            if restored
             else ""
         )
         + f". Simulability = {metric} on "

@@ -57,15 +57,13 @@ def write(
     compare_pairs: list[tuple[str, str]] = (),
     archive: str | None = None,
     default_tests: bool = True,
-    earlier: str | None = None,
 ) -> dict[str, Any]:
     """Writes report.md, results.csv (per group), tests.csv, cells.csv (per cell) and the plots
     into `out` (default: root), over the cells narrowed by `only` / `explainers`, and (with
-    `archive`) what it read, for recomputing it later; returns the rows and tests. `earlier`:
-    an archive whose finished cells stand in for those the root lacks (`cells.read`)."""
+    `archive`) what it read, for recomputing it later; returns the rows and tests."""
     out = out or root
     os.makedirs(out, exist_ok=True)
-    cells, invocations = cells_lib.read(root, only, explainers, earlier)
+    cells, invocations = cells_lib.read(root, only, explainers)
     write_cells_csv(cells, os.path.join(out, "cells.csv"))
     groups, missing = groups_lib.build(cells)
     if not groups:
@@ -124,7 +122,7 @@ def write(
         head_plots=head_plots,
         missing=missing,
         default_tests=default_tests,
-        earlier=sum(c.from_earlier for c in cells),
+        restored=sum(c.restored for c in cells),
     )
     checkpointing.write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
     if archive:
