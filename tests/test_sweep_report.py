@@ -460,6 +460,15 @@ def test_a_study_whose_runs_were_lost_goes_on_from_its_archive(smoke_sweep, tmp_
     assert sweep.main([*argv, "--restore", archive, "--print-commands"]) == 2
 
 
+def test_a_restored_transfer_cell_names_its_source_under_either_root():
+    """A transfer cell's from_run is its source's workdir: restoring into another root must
+    compare the source cell, not the old root's path (which would refuse every transfer)."""
+    field = "teacher_explainer.from_run"
+    assert restore._same(field, "/new/cells/n500/smat/seed0", "/old/cells/n500/smat/seed0")
+    assert not restore._same(field, "/new/cells/n500/smat/seed0", "/old/cells/n500/smat/seed1")
+    assert not restore._same("seed", 0, 1) and restore._same(field, "", "")
+
+
 def test_a_finished_sweep_is_skipped_and_a_failing_cell_is_reported(smoke_sweep, tmp_path):
     root, _ = smoke_sweep
     configs = os.path.join(REPO, "configs")

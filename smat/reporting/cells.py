@@ -33,6 +33,7 @@ from smat.sweeps.spec import FAILED
 ARCHIVE = "predictions.json"
 ARRAYS = "predictions.npz"
 CELLS_CSV = "cells.csv"
+CELLS_DIR = "/cells/"  # a sweep root's cells are `<root>/cells/<name>`
 RESTORED = "restored.json"  # in a workdir put back from an archive (smat.reporting.restore)
 MONITOR = "val/simulability"
 # The config fields a report reads (besides `config.HPARAMS`, which cells.csv lists).
@@ -78,6 +79,12 @@ class Cell:
         if self.field("setup") == "learnable_teacher":
             return "learned"
         return "transfer" if self.field("teacher_explainer.from_run") else "static"
+
+
+def source_cell(from_run: str) -> str | None:
+    """The cell a `teacher_explainer.from_run` workdir `<root>/cells/<name>` is (None: a run
+    outside a sweep), whatever the root."""
+    return from_run.split(CELLS_DIR)[-1] if CELLS_DIR in from_run else None
 
 
 def status(workdir: str) -> str:

@@ -11,9 +11,7 @@ from typing import Any
 import numpy as np
 
 from smat import statistics
-from smat.reporting.cells import MONITOR, Cell
-
-CELLS_DIR = "/cells/"  # a from_run workdir `<root>/cells/<name>` names its cell
+from smat.reporting.cells import MONITOR, Cell, source_cell
 
 
 @dataclasses.dataclass
@@ -94,7 +92,7 @@ def _cost(cell: Cell, by_workdir: dict[str, Cell]) -> float | None:
     source = cell.field("teacher_explainer.from_run") or ""
     if own is None or not source:
         return own
-    name = source.split(CELLS_DIR)[-1] if CELLS_DIR in source else None
+    name = source_cell(source)
     if name not in by_workdir:
         return None  # a run outside the sweep: its cost is unknown
     upstream = _cost(by_workdir[name], by_workdir)

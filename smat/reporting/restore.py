@@ -46,7 +46,7 @@ def restore(sweep: Sweep, root: str, archive: str) -> list[str]:
         old = archived[cell.name]
         config = config_lib.to_dict(cell_config(cell, root))
         mine = config_lib.hparams(cell_config(cell, root))
-        differ = [k for k, v in old.hparams.items() if k in mine and mine[k] != v]
+        differ = [k for k, v in old.hparams.items() if k in mine and not _same(k, mine[k], v)]
         if differ:
             raise ValueError(
                 f"{cell.name}: the archive's run had other settings ({', '.join(differ)}); "
@@ -56,6 +56,12 @@ def restore(sweep: Sweep, root: str, archive: str) -> list[str]:
     for cell in todo:
         _write(cell_dir(root, cell), archived[cell.name], archive)
     return [c.name for c in todo]
+
+
+def _same(field: str, mine: Any, theirs: Any) -> bool:
+    if field == "teacher_explainer.from_run" and mine and theirs:  # a cell, under either root
+        return (cells_lib.source_cell(mine) or mine) == (cells_lib.source_cell(theirs) or theirs)
+    return mine == theirs
 
 
 def _check_teacher(root: str, archived: dict[str, cells_lib.Cell]) -> None:
