@@ -156,7 +156,14 @@ def test_too_few_pairs_to_reach_alpha_are_called_untestable_not_a_null():
     assert c.method == "sign-flip" and c.p == 0.5 and c.smallest_p() == 0.5
     assert c.ci_high < 0  # the contradiction the wording must resolve
     text = markdown.finding(
-        {"comparison": c, "explainer": "k4", "baseline": "k1", "num_examples": 500, "p_holm": 1.0}
+        {
+            "comparison": c,
+            "explainer": "k4",
+            "baseline": "k1",
+            "num_examples": 500,
+            "p_holm": 1.0,
+            "family": 1,
+        }
     )
     assert "too few seeds to test" in text and "2 pairs cannot give a p below 0.500" in text
     assert "no difference shown" not in text and "within ±" not in text

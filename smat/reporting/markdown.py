@@ -98,7 +98,7 @@ def finding(t: dict[str, Any]) -> str:
         power = f"No number of seeds up to {statistics.MAX_SEEDS} would give 80% power here"
     else:
         power = f"80% power at this difference needs ~{c.seeds_needed} seeds per arm"
-        if t.get("family", 1) > 1:  # a test made alone is a family of one
+        if t["family"] > 1:  # a test made alone is a family of one
             in_family = t["seeds_needed_family"]
             power += (
                 f" alone, ~{in_family} to pass Holm over the {t['family']} tests whatever "
