@@ -60,11 +60,14 @@ def sign_flip_p(differences: Sequence[float]) -> float:
     if n > EXACT_MAX:
         raise ValueError(f"{n} pairs: the exact test enumerates at most 2^{EXACT_MAX} patterns")
     signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2.0 - 1.0
-    sums = np.abs(signs @ d)
-    observed = abs(d.sum())
-    # Ties in floating point (e.g. equal magnitudes) must count as reaching the observed value.
-    tol = 1e-12 * max(1.0, float(np.abs(d).sum()))
-    return float(np.mean(sums >= observed - tol))
+    return float(np.mean(_reaches(np.abs(signs @ d), abs(d.sum()), float(np.abs(d).sum()))))
+
+
+def _reaches(values: np.ndarray, observed: float, scale: float) -> np.ndarray:
+    """values >= observed, a tie counting as reached. The statistics are sums of fractions of
+    a test set, so exact ties are common, and which side of one a float lands on depends on
+    the order the CPU's BLAS sums in: without the tolerance a p moved between machines."""
+    return values >= observed - 1e-12 * max(1.0, scale)
 
 
 def seeds_needed(
@@ -168,10 +171,13 @@ def example_level(
     from the observed one as 0 does)."""
     w = np.asarray(weights, dtype=np.float64)
     estimate = float(np.dot(observed, w))
+    if abs(estimate) < 1e-12:  # an exact tie, not float noise whose sign moves between CPUs
+        estimate = 0.0
     dist = boot @ w
     p = None
     if difference:
-        p = float((1 + np.sum(np.abs(dist - estimate) >= abs(estimate))) / (1 + len(dist)))
+        far = _reaches(np.abs(dist - estimate), abs(estimate), float(np.abs(dist).max()))
+        p = float((1 + np.sum(far)) / (1 + len(dist)))
     cov = np.atleast_2d(np.cov(boot, rowvar=False)) if boot.shape[1] > 1 else np.zeros((1, 1))
     shared = float(w @ cov @ w - np.sum(w**2 * np.diag(cov)))
     low, high = np.percentile(dist, [2.5, 97.5])

@@ -143,6 +143,22 @@ def test_sign_flip_is_exact():
     assert statistics.sign_flip_p([3.0, 1.0]) == 0.5
 
 
+def test_the_example_level_p_does_not_depend_on_the_order_the_cpu_sums_in():
+    """Simulabilities are fractions of a test set, so a resampled difference often ties with
+    the observed one exactly; the order of the units (like another CPU's BLAS) moved a float
+    across such a tie, and the committed deep report's p with it (0.592 here, 0.593 there).
+    Counting ties as reached gives one p for every order."""
+    rng = np.random.default_rng(0)
+    observed = rng.integers(-30, 40, 10) / 2500  # paired differences, one per seed
+    boot = observed + rng.integers(-40, 40, (1000, 10)) / 2500
+    weights = np.full(10, 0.1)
+    ps = set()
+    for _ in range(50):
+        order = rng.permutation(10)
+        ps.add(statistics.example_level(observed[order], boot[:, order], weights, True).p)
+    assert len(ps) == 1, ps
+
+
 def test_one_seed_gets_no_seed_level_test():
     c = statistics.compare({0: 0.9}, {0: 0.8, 1: 0.82})
     assert c.p is None and c.ci_low is None and c.method is None
