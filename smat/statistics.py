@@ -63,11 +63,14 @@ def sign_flip_p(differences: Sequence[float]) -> float:
     return float(np.mean(_reaches(np.abs(signs @ d), abs(d.sum()), float(np.abs(d).sum()))))
 
 
+_TIE = 1e-12  # far below a test set's grain (1 / examples): only float noise is this close
+
+
 def _reaches(values: np.ndarray, observed: float, scale: float) -> np.ndarray:
     """values >= observed, a tie counting as reached. The statistics are sums of fractions of
     a test set, so exact ties are common, and which side of one a float lands on depends on
     the order the CPU's BLAS sums in: without the tolerance a p moved between machines."""
-    return values >= observed - 1e-12 * max(1.0, scale)
+    return values >= observed - _TIE * max(1.0, scale)
 
 
 def seeds_needed(
@@ -171,7 +174,7 @@ def example_level(
     from the observed one as 0 does)."""
     w = np.asarray(weights, dtype=np.float64)
     estimate = float(np.dot(observed, w))
-    if abs(estimate) < 1e-12:  # an exact tie, not float noise whose sign moves between CPUs
+    if abs(estimate) < _TIE:  # an exact tie, not float noise whose sign moves between CPUs
         estimate = 0.0
     dist = boot @ w
     p = None

@@ -146,7 +146,8 @@ def test_sign_flip_is_exact():
 def test_the_example_level_p_does_not_depend_on_the_order_the_cpu_sums_in():
     """Simulabilities are fractions of a test set, so a resampled difference often ties with
     the observed one exactly; the order of the units (like another CPU's BLAS) moved a float
-    across such a tie, and the committed deep report's p with it (0.592 here, 0.593 there).
+    across such a tie, and the committed deep report's p with it (0.592 on one machine, 0.593
+    on another).
     Counting ties as reached gives one p for every order."""
     rng = np.random.default_rng(0)
     observed = rng.integers(-30, 40, 10) / 2500  # paired differences, one per seed
